@@ -1,0 +1,172 @@
+"""The check model shared by offline inspection, online checks and every reporter.
+
+A check is data (id, title, Microsoft's test name, area, severity, required value, the facts it
+reads, its tunable parameters) plus a pure ``evaluate(facts, params) -> Outcome``. Evaluation never
+touches SSH or the image: facts are collected beforehand, by probes over SSH or by reading the image
+offline, so the same check can judge either source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+Facts = Mapping[str, Any]
+"""Collected facts by name: probe outputs (online) or image inspection results (offline)."""
+
+Params = Mapping[str, Any]
+"""A check's thresholds after policy overrides, e.g. ``{"max_bytes": 1024}``."""
+
+
+class Status(StrEnum):
+    """The verdict of one check."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WARNING = "warning"
+    SKIPPED = "skipped"
+    ERROR = "error"
+    """The check could not reach a verdict (bad probe output, a bug): counts as a failure."""
+
+
+class Severity(StrEnum):
+    """What a violation means according to the sources (azure-certification.md)."""
+
+    FAIL = "fail"
+    """The image is rejected."""
+    WARNING = "warning"
+    """A recommendation; a violation is reported as a warning."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``evaluate`` returns; :meth:`Check.run` turns it into a :class:`Result`."""
+
+    status: Status
+    actual: str
+    message: str
+    evidence: str = ""
+    required: str | None = None
+    """Overrides the check's formatted ``required`` text when the verdict needs a finer one."""
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A waiver entry as applied to a result (the file format lives in the harness)."""
+
+    check_id: str
+    justification: str
+    expires: str | None = None
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    """The verdict of one check on one image, as every reporter consumes it."""
+
+    check_id: str
+    title: str
+    area: str
+    status: Status
+    actual: str
+    required: str
+    message: str
+    evidence: str = ""
+    severity: Severity = Severity.FAIL
+    ms_test_name: str | None = None
+    selftest_id: int | None = None
+    waiver: Waiver | None = None
+    """Set when a waiver entry matched; an expired waiver is recorded but does not apply."""
+
+    @property
+    def waived(self) -> bool:
+        """A failure that an unexpired waiver excuses: reported, but it does not fail the run."""
+        return (
+            self.waiver is not None
+            and not self.waiver.expired
+            and self.status in (Status.FAIL, Status.ERROR)
+        )
+
+    @property
+    def failed(self) -> bool:
+        """Whether this result fails the run."""
+        return self.status in (Status.FAIL, Status.ERROR) and not self.waived
+
+    def with_waiver(self, waiver: Waiver) -> Result:
+        """A copy with ``waiver`` attached."""
+        return replace(self, waiver=waiver)
+
+
+Evaluate = Callable[[Facts, Params], Outcome]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One certification rule.
+
+    ``facts`` names every fact ``evaluate`` may read. By default the check runs when at least one
+    of them was collected (offline and online sources provide different subsets); with
+    ``needs_all_facts`` it is skipped unless every one is present.
+    """
+
+    id: str
+    title: str
+    area: str
+    severity: Severity
+    required: str
+    """Human text of the requirement; ``str.format``-ed with the effective params."""
+    facts: tuple[str, ...]
+    evaluate: Evaluate
+    os_family: str = "linux"
+    """``linux``, ``windows`` or ``any``."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    ms_test_name: str | None = None
+    selftest_id: int | None = None
+    tags: frozenset[str] = frozenset()
+    description: str = ""
+    needs_all_facts: bool = False
+
+    def effective_params(self, overrides: Params | None = None) -> dict[str, Any]:
+        """The check's defaults with ``overrides`` applied; unknown keys are a config error."""
+        merged = dict(self.params)
+        for key, value in (overrides or {}).items():
+            if key not in merged:
+                from harness.errors import ConfigError
+
+                known = ", ".join(sorted(merged)) or "none"
+                raise ConfigError(f"check {self.id!r} has no parameter {key!r} (known: {known})")
+            merged[key] = value
+        return merged
+
+    def _result(self, outcome: Outcome, params: Params) -> Result:
+        return Result(
+            check_id=self.id,
+            title=self.title,
+            area=self.area,
+            status=outcome.status,
+            actual=outcome.actual,
+            required=outcome.required
+            if outcome.required is not None
+            else self.required.format(**params),
+            message=outcome.message,
+            evidence=outcome.evidence,
+            severity=self.severity,
+            ms_test_name=self.ms_test_name,
+            selftest_id=self.selftest_id,
+        )
+
+    def run(self, facts: Facts, overrides: Params | None = None) -> Result:
+        """Evaluate against ``facts``; missing facts give SKIPPED, a crash gives ERROR."""
+        params = self.effective_params(overrides)
+        present = [name for name in self.facts if name in facts]
+        missing = [name for name in self.facts if name not in facts]
+        if not present or (self.needs_all_facts and missing):
+            outcome = Outcome(Status.SKIPPED, "", f"not collected: {', '.join(missing)}")
+            return self._result(outcome, params)
+        try:
+            outcome = self.evaluate(facts, params)
+        except Exception as exc:  # a check bug must not abort the run; it becomes an ERROR result
+            outcome = Outcome(Status.ERROR, "", f"evaluation error: {type(exc).__name__}: {exc}")
+        return self._result(outcome, params)

@@ -1,0 +1,91 @@
+"""The ``vmcert`` command line.
+
+Commands live one per module in this package and are imported lazily, so ``vmcert inspect`` does
+not pay for paramiko or the Azure SDK. Every :class:`~harness.errors.VmcertError` becomes one line
+on stderr and its exit code; SIGTERM is turned into an exception so teardown code runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from types import FrameType
+
+import click
+
+from harness import __version__
+from harness.errors import ExitCode, Interrupted, VmcertError
+
+# name -> "module:attribute"; a module that is not there yet is simply not listed.
+COMMANDS: dict[str, str] = {
+    "inspect": "harness.cli.inspect:inspect_command",
+    "images": "harness.cli.images:images_group",
+    "boot": "harness.cli.boot:boot_command",
+    "check": "harness.cli.check:check_command",
+    "checks": "harness.cli.check:list_checks_command",
+    "certify": "harness.cli.certify:certify_command",
+    "replicate": "harness.cli.replicate:replicate_command",
+    "storage": "harness.cli.storage:storage_group",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self.get_command(ctx, name) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        command = getattr(module, attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vmcert")
+def cli() -> None:
+    """vmcert: certify virtual-machine images against Azure Marketplace criteria."""
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(f"interrupted by {signal.Signals(signum).name}; everything was torn down")
+
+
+def error_line(message: str) -> None:
+    """Print one error line on stderr the way every command does."""
+    click.echo(f"vmcert: error: {message}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vmcert`` console script; returns (and exits with) the exit code."""
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        result = cli.main(args=argv, prog_name="vmcert", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        code = int(ExitCode.USAGE)
+    except click.exceptions.Abort:
+        error_line("aborted")
+        code = int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        error_line("interrupted by SIGINT; everything was torn down")
+        code = int(ExitCode.INTERRUPTED)
+    except VmcertError as exc:
+        error_line(str(exc))
+        code = int(exc.exit_code)
+    else:
+        code = int(result) if isinstance(result, int) else 0
+    sys.exit(code)

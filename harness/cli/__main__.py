@@ -1,0 +1,5 @@
+"""``python -m harness.cli`` runs the vmcert command line."""
+
+from harness.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Image formats, offline inspection and test-image recipes."""

@@ -1,0 +1,44 @@
+"""Sessions: tests, lint, bench, demo.
+
+They run in the environment that ``scripts/install.sh`` prepared (system packages such as QEMU are
+needed anyway, so a per-session virtualenv would buy nothing but a second install).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "tests"]
+
+PACKAGES = ["harness", "checks", "images", "reports"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite, end-to-end boots included (`-- -m "not e2e"` for the quick part)."""
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check and mypy --strict on the four packages."""
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "--strict", *PACKAGES)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Print the benchmark figures (`-- NAME` runs one of bench/*.py)."""
+    names = session.posargs or ["inspect", "boot", "checks", "certify", "replicate"]
+    for name in names:
+        session.run("python", f"bench/{name}.py", success_codes=[0])
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's main job: build (or reuse) the sample image and certify it."""
+    image = session.run("vmcert", "images", "build", silent=True)
+    assert isinstance(image, str)
+    session.run("vmcert", "certify", image.strip().splitlines()[-1], *session.posargs)

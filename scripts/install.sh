@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything vmcert and its tests need on a fresh Debian 12 machine (run as root or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+APT_PACKAGES=(
+  qemu-system-x86 qemu-utils ovmf        # boots (TCG or KVM), image conversion, UEFI firmware
+  fdisk e2fsprogs dosfstools             # partition tables and file systems for test images
+  btrfs-progs xfsprogs lvm2              # file-system signatures for inspection tests
+  mmdebstrap debootstrap                 # the Debian test-image recipe
+  extlinux syslinux-common               # the test image's bootloader
+  genisoimage                            # the NoCloud cidata seed
+  openssh-server openssh-client          # a real sshd for SSH-session tests
+  python3-venv                           # nothing else needs it, but a fresh machine may lack pip
+)
+# Azurite, the local blob-storage default, needs Node.js and npm; a machine may already have them.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test,lint,dev]'
+if [ -f package.json ]; then
+  npm ci --silent --no-audit --no-fund
+fi
