@@ -13,6 +13,7 @@ APT_PACKAGES=(
   extlinux syslinux-common               # the test image's bootloader
   genisoimage                            # the NoCloud cidata seed
   openssh-server openssh-client          # a real sshd for SSH-session tests
+  sudo                                   # SSH-session tests: sudo -n as a non-root user
   python3-venv                           # nothing else needs it, but a fresh machine may lack pip
 )
 # Azurite, the local blob-storage default, needs Node.js and npm; a machine may already have them.
