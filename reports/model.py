@@ -1,0 +1,224 @@
+"""The run model that every reporter consumes.
+
+The runner fills a :class:`RunReport` (one :class:`ImageReport` per image); reporters only read
+it. :meth:`RunReport.to_dict` is the JSON report's document (schema ``vmcert-report`` version 1,
+``reports/schema/report-v1.schema.json``), which replication (H6) reads to decide whether an image
+was certified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from checks.model import Result, Status, Waiver
+from reports import sanitize
+
+SCHEMA = "vmcert-report"
+SCHEMA_VERSION = 1
+
+Verdict = Literal["certified", "failed", "infra_error"]
+VERDICTS: tuple[Verdict, ...] = ("certified", "failed", "infra_error")
+
+
+@dataclass
+class InfraAttempt:
+    """One infrastructure failure (boot, SSH, QEMU crash); recorded apart from check results."""
+
+    attempt: int
+    """1-based boot attempt that failed."""
+    phase: str
+    error: str
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class ImageReport:
+    """Everything known about one image's certification."""
+
+    path: str
+    format: str = "unknown"
+    virtual_size: int | None = None
+    sparse_digest: str | None = None
+    inspection: dict[str, Any] = field(default_factory=dict)
+    """``ImageInspection.to_dict()`` of the offline inspection (empty if it could not run)."""
+    platform: str = ""
+    platform_facts: dict[str, Any] = field(default_factory=dict)
+    guest: dict[str, str] = field(default_factory=dict)
+    """OS identity as seen in the guest: os_name, os_distro, os_version, kernel_version,
+    kernel_full_version, architecture (any may be missing)."""
+    offline_results: list[Result] = field(default_factory=list)
+    online_results: list[Result] = field(default_factory=list)
+    infra_attempts: list[InfraAttempt] = field(default_factory=list)
+    infra_error: str | None = None
+    """Set when the online phase could not complete after every retry."""
+    input_error: str | None = None
+    """Set when the image could not be used at all (not found, unreadable format)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: inspect, boot, checks, reports, teardown."""
+    artifacts: dict[str, str] = field(default_factory=dict)
+    """Name → path of files kept: run_dir, serial_log, probe_outputs, run_json, ..."""
+    serial_log: str = ""
+    """The (sanitized, tail-capped) serial console text, for the HTML report."""
+
+    @property
+    def results(self) -> list[Result]:
+        """Offline then online results."""
+        return [*self.offline_results, *self.online_results]
+
+    @property
+    def verdict(self) -> Verdict:
+        """``failed`` if any result fails (waivers applied) or the input was unusable;
+        else ``infra_error`` if the online phase never completed; else ``certified``."""
+        if self.input_error is not None or any(r.failed for r in self.results):
+            return "failed"
+        if self.infra_error is not None:
+            return "infra_error"
+        return "certified"
+
+    def counts(self) -> dict[str, int]:
+        """Number of results per status, plus ``waived``."""
+        out = {status.value: 0 for status in Status}
+        out["waived"] = 0
+        for result in self.results:
+            if result.waived:
+                out["waived"] += 1
+            else:
+                out[result.status.value] += 1
+        return out
+
+    @property
+    def failing_ids(self) -> list[str]:
+        """Ids of the results that fail this image, in order, without duplicates."""
+        seen: dict[str, None] = {}
+        for result in self.results:
+            if result.failed:
+                seen.setdefault(result.check_id, None)
+        return list(seen)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The image's entry in the JSON report (guest text sanitized and capped)."""
+        return {
+            "image": {
+                "path": self.path,
+                "format": self.format,
+                "virtual_size": self.virtual_size,
+                "sparse_digest": self.sparse_digest,
+                "inspection": _jsonable(self.inspection),
+            },
+            "verdict": self.verdict,
+            "platform": {"name": self.platform, "facts": _jsonable(self.platform_facts)},
+            "guest": {k: sanitize.short(v) for k, v in sorted(self.guest.items())},
+            "summary": self.counts(),
+            "failing_checks": self.failing_ids,
+            "results": [
+                *(result_to_dict(r, "offline") for r in self.offline_results),
+                *(result_to_dict(r, "online") for r in self.online_results),
+            ],
+            "infra": {
+                "attempts": [
+                    {
+                        "attempt": a.attempt,
+                        "phase": a.phase,
+                        "error": sanitize.short(a.error),
+                        "elapsed_s": round(a.elapsed_s, 3),
+                    }
+                    for a in self.infra_attempts
+                ],
+                "error": None if self.infra_error is None else sanitize.short(self.infra_error),
+            },
+            "input_error": self.input_error,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "artifacts": dict(self.artifacts),
+        }
+
+
+@dataclass
+class RunReport:
+    """One ``vmcert certify`` run."""
+
+    vmcert_version: str
+    started: str
+    """ISO 8601 UTC timestamp."""
+    finished: str
+    policy: str = "default"
+    policy_overrides: dict[str, Any] = field(default_factory=dict)
+    waivers_file: str | None = None
+    waivers: list[Waiver] = field(default_factory=list)
+    run_id: str = ""
+    run_dir: str | None = None
+    images: list[ImageReport] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        """The worst image verdict: failed > infra_error > certified."""
+        verdicts = {image.verdict for image in self.images}
+        if "failed" in verdicts:
+            return "failed"
+        if "infra_error" in verdicts:
+            return "infra_error"
+        return "certified"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report document (schema ``vmcert-report`` v1)."""
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "vmcert_version": self.vmcert_version,
+            "run_id": self.run_id,
+            "run_dir": self.run_dir,
+            "started": self.started,
+            "finished": self.finished,
+            "verdict": self.verdict,
+            "policy": {"name": self.policy, "overrides": _jsonable(self.policy_overrides)},
+            "waivers": {
+                "file": self.waivers_file,
+                "entries": [waiver_to_dict(w) for w in self.waivers],
+            },
+            "images": [image.to_dict() for image in self.images],
+        }
+
+
+def waiver_to_dict(waiver: Waiver) -> dict[str, Any]:
+    """A waiver as JSON."""
+    return {
+        "check_id": waiver.check_id,
+        "justification": waiver.justification,
+        "expires": waiver.expires,
+        "expired": waiver.expired,
+    }
+
+
+def result_to_dict(result: Result, source: str) -> dict[str, Any]:
+    """One check result as JSON; ``source`` is ``offline`` or ``online``."""
+    return {
+        "id": result.check_id,
+        "title": result.title,
+        "area": result.area,
+        "source": source,
+        "status": result.status.value,
+        "severity": result.severity.value,
+        "failed": result.failed,
+        "waived": result.waived,
+        "actual": sanitize.short(result.actual),
+        "required": sanitize.short(result.required),
+        "message": sanitize.clean(result.message),
+        "evidence": sanitize.clean(result.evidence),
+        "ms_test_name": result.ms_test_name,
+        "selftest_id": result.selftest_id,
+        "waiver": None if result.waiver is None else waiver_to_dict(result.waiver),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """Facts made JSON-safe: mappings/sequences recursed, strings sanitized, the rest ``str``."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str | bytes):
+        return sanitize.clean(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [_jsonable(v) for v in value]
+    return sanitize.short(str(value))
