@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -71,11 +72,15 @@ class ConsoleReporter(Reporter):
             console.print(table)
         return buffer.getvalue()
 
-    def write(self, run: RunReport, destination: str | object) -> None:
+    def write(self, run: RunReport, destination: str | Path) -> None:
         """On stdout print with colour when it is a terminal; files get plain text."""
         if str(destination) == "-":
-            console = Console(highlight=False)
-            for table in tables(run):
-                console.print(table)
+            print_summary(run, Console(highlight=False))
             return
-        write_text(str(destination), self.render(run))
+        write_text(destination, self.render(run))
+
+
+def print_summary(run: RunReport, console: Console) -> None:
+    """Print the summary tables on ``console`` (colour when it is a terminal)."""
+    for table in tables(run):
+        console.print(table)

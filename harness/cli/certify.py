@@ -1,0 +1,114 @@
+"""``vmcert certify IMAGE…``: the end-to-end certification run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from harness.errors import ExitCode
+
+if TYPE_CHECKING:
+    from reports.base import ReportSpec
+
+
+def _report_spec(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[ReportSpec]:
+    from reports.base import parse_report_spec
+
+    return [parse_report_spec(value) for value in values]
+
+
+@click.command("certify")
+@click.argument(
+    "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--platform", default="qemu", show_default=True, help="Where to boot the image.")
+@click.option("--policy", default=None, help="Policy name or file (default: the built-in one).")
+@click.option(
+    "--waivers",
+    "waivers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Waiver file: failures it lists (with a justification) do not fail the run.",
+)
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    callback=_report_spec,
+    metavar="FORMAT[:PATH]",
+    help="junit, json, selftest, html or console; PATH '-' is stdout, no PATH = the run "
+    "directory. Repeatable. Default: report.json, junit.xml and report.html in the run "
+    "directory plus the console summary.",
+)
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images certified at once (capped by cores and available memory).",
+)
+@click.option(
+    "--retries",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Re-boots after an infrastructure failure (boot, SSH drop, QEMU crash).",
+)
+@click.option(
+    "--keep",
+    type=click.Choice(["on-failure", "always", "never"]),
+    default="on-failure",
+    show_default=True,
+    help="Keep the VM's working files (disk overlay) after teardown.",
+)
+@click.option("--fail-fast", is_flag=True, help="Do not boot an image whose offline checks fail.")
+@click.option("--checks", "include", multiple=True, help="Only these check ids, areas or tags.")
+@click.option("--skip", multiple=True, help="Skip these check ids, areas or tags.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory (default: ./runs/<timestamp>-<id>/).",
+)
+def certify_command(
+    images: tuple[Path, ...],
+    platform: str,
+    policy: str | None,
+    waivers_file: Path | None,
+    reports: list[ReportSpec],
+    jobs: int,
+    retries: int,
+    keep: str,
+    fail_fast: bool,
+    include: tuple[str, ...],
+    skip: tuple[str, ...],
+    run_dir: Path | None,
+) -> int:
+    """Certify IMAGE(s): offline inspection, boot, checks, reports, teardown.
+
+    Exit status: 0 certified (warnings allowed), 1 certification failed, 2 bad usage or
+    unusable input, 3 infrastructure error after retries.
+    """
+    from harness.console import notice
+    from harness.runner import CertifyOptions, certify, exit_code
+
+    options = CertifyOptions(
+        platform=platform,
+        policy=policy,
+        waivers_file=waivers_file,
+        reports=list(reports),
+        jobs=jobs,
+        retries=retries,
+        keep=keep,
+        fail_fast=fail_fast,
+        include=tuple(include),
+        skip=tuple(skip),
+        run_dir=run_dir,
+    )
+    run, directory = certify(list(images), options)
+    code: ExitCode = exit_code(run)
+    notice(f"run directory: {directory} — verdict {run.verdict} (exit {int(code)})")
+    return int(code)
