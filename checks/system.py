@@ -1,0 +1,230 @@
+# ruff: noqa: E501  (shell texts and regex tables read better unwrapped)
+"""System area: generalization leftovers, DHCP networking, boot log."""
+
+from __future__ import annotations
+
+import re
+
+from checks.common import BOTH, ONLINE, clip, key_values, section
+from checks.model import Facts, Outcome, Params, Severity, Status
+from checks.probes import sections
+from checks.registry import check
+
+
+def _stamped(body: str | None) -> list[tuple[int, str]]:
+    out = []
+    for line in (body or "").splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0].lstrip("-").isdigit():
+            out.append((int(parts[0]), parts[1]))
+    return out
+
+
+@check(
+    id="generalized",
+    title="Image was generalized (deprovisioned)",
+    area="system",
+    severity=Severity.FAIL,
+    required="no deprovisioning leftovers that predate this boot",
+    facts=["deprovision_state"],
+    params={"slack_seconds": 0},
+    tags=BOTH,
+)
+def generalized(facts: Facts, params: Params) -> Outcome:
+    """Online rule: after the first boot cloud-init and the agent legitimately create host keys,
+    leases and an instance directory, so an artefact counts against the image only if it
+    **predates this boot** (mtime < kernel boot time from /proc/stat ``btime``, minus
+    ``slack_seconds``) — it came from the image, not from this boot:
+
+    * SSH host keys older than the boot (not regenerated on first boot);
+    * DHCP lease files older than the boot (dhclient/dhcpcd/NetworkManager; networkd keeps its
+      leases in /run, which is always fresh);
+    * files under /var/lib/waagent older than the boot (e.g. a captured ovf-env.xml);
+    * cloud-init instance directories other than the current one (``cloud-init clean`` not run);
+    * a regular /etc/resolv.conf older than the boot.
+
+    Offline (on the image's files) the same leftovers are judged by presence alone."""
+    raw = str(facts["deprovision_state"])
+    btime = int(key_values(raw.split("###", 1)[0]).get("btime", "0") or 0)
+    if btime <= 0:
+        return Outcome(Status.ERROR, "", "boot time unknown")
+    limit = btime - int(params["slack_seconds"])
+    secs = sections(raw)
+    leftovers: list[str] = []
+    for kind, label in (
+        ("host_keys", "SSH host key"),
+        ("dhcp_leases", "DHCP lease"),
+        ("waagent", "agent state"),
+    ):
+        for stamp, path in _stamped(secs.get(kind)):
+            if stamp < limit:
+                leftovers.append(f"{label} from before this boot: {path}")
+    for line in (secs.get("cloud_instances") or "").splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[1] == "other":
+            leftovers.append(f"cloud-init instance of another boot: {parts[2]}")
+    resolv = (secs.get("resolv_conf") or "").strip().split()
+    if len(resolv) == 2 and resolv[0] == "file" and resolv[1].isdigit() and int(resolv[1]) < limit:
+        leftovers.append("/etc/resolv.conf written before this boot")
+    if leftovers:
+        return Outcome(
+            Status.FAIL,
+            leftovers[0],
+            f"{len(leftovers)} deprovisioning leftover(s): run `waagent -deprovision+user` "
+            "and `cloud-init clean` before capture",
+            clip(leftovers),
+        )
+    counts = ", ".join(
+        f"{len(_stamped(secs.get(k)))} {k}" for k in ("host_keys", "dhcp_leases", "waagent")
+    )
+    return Outcome(
+        Status.PASS, "no leftovers", f"everything present was created this boot ({counts})"
+    )
+
+
+@check(
+    id="network_dhcp",
+    title="Network comes up with DHCP",
+    area="system",
+    severity=Severity.FAIL,
+    required="primary interface configured by DHCP; no persistent-net rules",
+    facts=["network"],
+    tags=BOTH,
+)
+def network_dhcp(facts: Facts, params: Params) -> Outcome:
+    """The interface of the default route has a DHCP (``dynamic``) IPv4 address, and neither
+    70-persistent-net.rules nor 75-persistent-net-generator.rules exists (they pin a MAC address
+    that changes on every deployment)."""
+    secs = sections(str(facts["network"]))
+    route = (secs.get("default_route") or "").strip()
+    m = re.search(r"\bdev (\S+)", route)
+    if not m:
+        return Outcome(Status.FAIL, "no default route", "the network did not come up")
+    dev = m.group(1)
+    addrs = [
+        line for line in (secs.get("addresses") or "").splitlines() if f" {dev} " in f" {line} "
+    ]
+    dynamic = [a for a in addrs if " dynamic" in a]
+    rules = (secs.get("persistent_rules") or "").split()
+    evidence = clip(
+        [route, *addrs, *(f"config: {c}" for c in (secs.get("config_files") or "").split())]
+    )
+    actual = f"{dev}: " + (
+        "dynamic (DHCP)" if dynamic else ("static" if addrs else "no IPv4 address")
+    )
+    if rules:
+        return Outcome(
+            Status.FAIL, actual, f"persistent net rules present: {', '.join(rules)}", evidence
+        )
+    if not dynamic:
+        return Outcome(Status.FAIL, actual, f"{dev} is not configured by DHCP", evidence)
+    return Outcome(Status.PASS, actual, "primary interface configured by DHCP", evidence)
+
+
+# Boot-log lines that look like problems but are expected. The idea (an explicit, reviewed ignore
+# list) comes from LISA's AzureImageStandard; each entry says why it is harmless. Extend it with the
+# policy parameter ``extra_ignore`` (regexes) rather than editing this list for one image.
+BOOT_LOG_IGNORE: tuple[tuple[str, str], ...] = (
+    (r"Perf event create on CPU \d+ failed", "no PMU in the virtual CPU"),
+    (r"Fast TSC calibration (failed|using PIT)", "TSC calibration under emulation"),
+    (r"acpi PNP0A03:00|pci_root PNP0A03:00", "firmware PCI root quirks"),
+    (r"disabling PCIe ASPM|ACPI PCC probe failed|failed to evaluate _DSM", "ACPI quirks"),
+    (r"Failed to access perfctr msr|PMU not available|unchecked MSR access error", "no PMU"),
+    (r"RAS: Correctable Errors collector initialized", "informational"),
+    (r"BERT: Boot Error Record Table support is disabled", "informational"),
+    (r"errors=remount-ro", "an fstab mount option, not an error"),
+    (r"\bnofail\b", "a mount option, not an error"),
+    (r"GPT: Use GNU Parted to correct GPT errors", "disk grown before first boot"),
+    (
+        r"was skipped because (all trigger condition checks failed|of a failed condition check|of an unmet condition check)",
+        "systemd condition, not a failure",
+    ),
+    (r"failsafe", "unit name"),
+    (r"systemd-journald(-audit)?", "journald start-up notices"),
+    (r"Failed to set file attributes: Inappropriate ioctl", "journald on non-ext4"),
+    (
+        r"platform regulatory\.0: Direct firmware load for regulatory\.db failed|failed to load regulatory\.db",
+        "no Wi-Fi database",
+    ),
+    (r"Failed to init entropy source|hwrng", "no hardware RNG"),
+    (r"SGI XFS with ACLs", "XFS banner"),
+    (r"This warning is only shown for the first unit using IP firewalling", "systemd notice"),
+    (r"urandom warning.* missed due to ratelimiting", "rate-limit notice"),
+    (r"Warning: Unmaintained driver is detected", "RHEL notice"),
+    (r"i8042: (No controller found|Can't read CTR)", "no PS/2 controller in the VM"),
+    (r"floppy|fd0", "no floppy drive"),
+    (r"pcspkr|pc_speaker", "no PC speaker"),
+    (r"clocksource.*(unstable|tsc)", "TCG/steal-time clock notices"),
+    (
+        r"Spectre V2 : WARNING: Unprivileged eBPF|MDS CPU bug present|MMIO Stale Data CPU bug|TAA CPU bug|RETBleed|GDS: |SRBDS|vulnerable",
+        "CPU mitigation banners for the emulated CPU model",
+    ),
+    (r"x86/cpu: .*(SGX|VMX).*disabled|TSX", "emulated CPU feature notices"),
+    (r"ACPI: .*(_OSC failed|AE_NOT_FOUND|Error: Skipping)", "firmware ACPI table notices"),
+    (r"hpet|HPET", "timer notices under emulation"),
+    (r"usb|USB", "no USB in the VM"),
+    (r"random: crng init", "entropy notice"),
+    (r"EXT4-fs.*(mounted filesystem|re-mounted)", "mount banners that contain 'errors='"),
+    (
+        r"cloud-init.*(Failed to (get raw userdata|fetch|find)|DataSource.*not found|Failed loading of datasource|WARNING: Used fallback datasource)",
+        "cloud-init datasource search on a non-Azure boot",
+    ),
+    (
+        r"walinuxagent|waagent|WALinuxAgent|168\.63\.129\.16|wireserver",
+        "the Azure agent cannot reach the Azure wireserver off Azure",
+    ),
+    (r"hv_vmbus|hv_utils|hyperv|Hyper-V", "Hyper-V drivers off Hyper-V"),
+    (
+        r"sshd.*(error: kex_exchange_identification|Connection (closed|reset)|banner)",
+        "the harness's SSH readiness polling",
+    ),
+    (r"sudo.*pam_unix|pam_faillock", "PAM notices"),
+    (r"dhcp.*(fail|error).*IPv6|DHCPv6", "no IPv6 DHCP in user-mode networking"),
+    (
+        r"Failed to (start|connect).*(time|ntp|NTP|timesync)|systemd-timesyncd",
+        "no NTP (loopback-only network)",
+    ),
+    (r"Broken pipe", "a client closed early"),
+    (r"ignoring", "informational"),
+)
+
+
+@check(
+    id="boot_log_clean",
+    title="Boot log has no unexpected failures",
+    area="system",
+    severity=Severity.FAIL,
+    required="no fail/error/warning lines outside the ignore list",
+    facts=["dmesg", "boot_journal"],
+    params={"extra_ignore": [], "max_unexpected": 0},
+    tags=ONLINE,
+)
+def boot_log_clean(facts: Facts, params: Params) -> Outcome:
+    """Kernel log and this boot's journal (or syslog/messages) must not contain fail/error/warning
+    lines other than those in :data:`BOOT_LOG_IGNORE` (plus policy ``extra_ignore`` regexes)."""
+    patterns = [re.compile(p, re.IGNORECASE) for p, _ in BOOT_LOG_IGNORE]
+    patterns += [re.compile(str(p), re.IGNORECASE) for p in params["extra_ignore"]]
+    problem = re.compile(r"fail|error|warn|call trace|BUG:|panic", re.IGNORECASE)
+    lines: list[str] = []
+    lines += (section(facts, "dmesg", "problems") or "").splitlines()
+    journal = str(facts.get("boot_journal", ""))
+    lines += [ln for ln in journal.splitlines() if not ln.startswith("source=")]
+    unexpected = [
+        ln.strip()
+        for ln in lines
+        if ln.strip() and problem.search(ln) and not any(p.search(ln) for p in patterns)
+    ]
+    # the same message in dmesg and the journal counts once
+    seen: dict[str, None] = {}
+    for ln in unexpected:
+        seen.setdefault(re.sub(r"^\[[^]]*\]\s*|^\S+ \S+ \S+ \S+ ", "", ln), None)
+    unique = list(seen)
+    ignored = len([ln for ln in lines if ln.strip()]) - len(unexpected)
+    if len(unique) > int(params["max_unexpected"]):
+        return Outcome(
+            Status.FAIL,
+            unique[0][:200],
+            f"{len(unique)} unexpected boot-log line(s) ({ignored} ignored by the list)",
+            clip(unique, 30),
+        )
+    return Outcome(Status.PASS, "clean", f"no unexpected lines ({ignored} ignored by the list)")
