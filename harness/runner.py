@@ -66,14 +66,16 @@ def _select(tag: str, include: Sequence[str], skip: Sequence[str]) -> list[Check
 
 
 def _load_policy(name: str | None) -> Any:
-    loader = _api("harness.policy", "load_policy")
-    return loader(name) if name is not None else loader()
+    """Validated against every registered check (not just the selected ones)."""
+    return _api("harness.policy", "load_policy")(name)
 
 
-def _load_waivers(path: Path | None) -> Any:
+def _load_waivers(path: Path | None) -> list[Any]:
     if path is None:
-        return None
-    return _api("harness.waivers", "load_waivers")(path)
+        return []
+    from checks.registry import CHECKS
+
+    return list(_api("harness.waivers", "load_waivers")(path, CHECKS.names()))
 
 
 def _platform(name: str) -> Any:
@@ -88,13 +90,18 @@ def _run_checks(machine: Any, checks: list[Check], ctx: _Context, offline: dict[
 
 
 def _offline_results(inspection: Any, checks: list[Check], ctx: _Context) -> list[Result]:
-    """Evaluate the offline checks on the inspection's facts, with policy and waivers applied."""
+    """Evaluate the offline checks on the inspection's facts, with policy and waivers applied
+    exactly as :func:`harness.probe_runner.run_checks` does for the online ones."""
     facts = _offline_facts(inspection)
+    not_run = _api("harness.waivers", "not_run")(ctx.waivers)
+    skipped_result = _api("harness.waivers", "skipped_result")
     results: list[Result] = []
     for item in checks:
-        overrides = _overrides_for(ctx.policy, item.id)
-        results.append(item.run(facts, overrides))
-    return _apply_waivers(results, ctx.waivers)
+        if item.id in not_run:
+            results.append(skipped_result(item, not_run[item.id]))
+        else:
+            results.append(item.run(facts, ctx.policy.for_check(item.id)))
+    return list(_api("harness.waivers", "apply_waivers")(results, ctx.waivers))
 
 
 def _offline_facts(inspection: Any) -> dict[str, Any]:
@@ -104,43 +111,13 @@ def _offline_facts(inspection: Any) -> dict[str, Any]:
     return dict(facts)
 
 
-def _overrides_for(policy: Any, check_id: str) -> dict[str, Any] | None:
-    if policy is None:
-        return None
-    for attribute in ("overrides_for", "params_for"):
-        method = getattr(policy, attribute, None)
-        if callable(method):
-            value = method(check_id)
-            return dict(value) if value else None
-    overrides = getattr(policy, "overrides", None)
-    if isinstance(overrides, dict):
-        value = overrides.get(check_id)
-        return dict(value) if value else None
-    return None
-
-
-def _apply_waivers(results: list[Result], waivers: Any) -> list[Result]:
-    if waivers is None:
-        return results
-    apply = getattr(waivers, "apply", None)
-    if callable(apply):
-        return list(apply(results))
-    return list(_api("harness.waivers", "apply_waivers")(results, waivers))
-
-
-def _waiver_list(waivers: Any) -> list[Waiver]:
-    if waivers is None:
-        return []
-    entries = getattr(waivers, "entries", waivers)
-    return [w for w in entries if isinstance(w, Waiver)]
+def _waiver_list(entries: list[Any]) -> list[Waiver]:
+    return [entry.as_waiver() for entry in entries]
 
 
 def _policy_description(policy: Any) -> tuple[str, dict[str, Any]]:
-    if policy is None:
-        return "default", {}
-    name = str(getattr(policy, "name", "default"))
-    overrides = getattr(policy, "overrides", {})
-    return name, dict(overrides) if isinstance(overrides, dict) else {}
+    params = getattr(policy, "params", {}) or {}
+    return str(policy.name), {str(k): dict(v) for k, v in params.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,7 +135,8 @@ class CertifyOptions:
     reports: list[ReportSpec] = field(default_factory=list)
     jobs: int = 1
     retries: int = 1
-    keep: str = "on-failure"
+    keep: str = "never"
+    """Leave the VM running after the checks: ``never``, ``on-failure`` or ``always``."""
     fail_fast: bool = False
     include: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
@@ -266,9 +244,15 @@ def _write_probe_outputs(directory: Path, facts: dict[str, Any]) -> None:
         write_text(directory / f"{safe}.txt", sanitize.clean(text, 1024 * 1024))
 
 
-def _destroy(machine: Any, keep: bool) -> None:
-    if keep and hasattr(machine, "keep"):
-        machine.keep()
+def _destroy(machine: Any, keep: bool, image: Path) -> None:
+    from harness.console import notice
+
+    if keep:
+        hint = getattr(machine, "access_hint", None)
+        notice(f"{image.name}: VM kept running" + (f"; reach it with: {hint()}" if hint else ""))
+        stop = (getattr(machine, "facts", None) or {}).get("stop_hint")
+        if stop:
+            notice(f"{image.name}: stop it with: {stop}")
         return
     machine.destroy()
 
@@ -322,8 +306,12 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
         try:
             progress.update(path, "boot", f"attempt {attempt}")
             machine = _boot(platform, path, image_dir, attempt)
-            machine.wait_settled()
             report.timings["boot"] = time.monotonic() - attempt_started
+            phase = "settle"
+            progress.update(path, "settle", "cloud-init / systemd")
+            settle_started = time.monotonic()
+            machine.wait_settled()
+            report.timings["settle"] = time.monotonic() - settle_started
             report.platform_facts = dict(getattr(machine, "facts", {}) or {})
             phase = "checks"
             progress.update(path, "checks", f"{len(ctx.online_checks)} checks")
@@ -331,6 +319,7 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
             run = _run_checks(machine, ctx.online_checks, ctx, offline_facts)
             report.timings["checks"] = time.monotonic() - checks_started
             report.online_results = list(run.results)
+            report.check_run = dict(run.run_facts())
             facts = dict(getattr(run, "facts", {}) or {})
             report.guest = _guest_identity(facts)
             _write_probe_outputs(image_dir / "probes", facts)
@@ -351,7 +340,7 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
                     options.keep == "on-failure" and report.verdict != "certified"
                 )
                 try:
-                    _destroy(machine, keep)
+                    _destroy(machine, keep, path)
                 except InfraError as exc:  # a failed teardown must not hide the verdict
                     report.artifacts["teardown_error"] = sanitize.short(str(exc))
                 report.timings["teardown"] = report.timings.get("teardown", 0.0) + (
@@ -363,10 +352,10 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
 
 def _boot(platform: Any, path: Path, image_dir: Path, attempt: int) -> Any:
     options = _api("harness.platforms", "BootOptions")()
-    for name, value in (("work_dir", image_dir / f"attempt{attempt}"), ("run_dir", image_dir)):
-        if hasattr(options, name):
-            options = _replace(options, name, value)
-            break
+    # the platform's files (overlay, seed, key) live in the image's run dir sub-directory
+    work = image_dir / f"attempt{attempt}"
+    work.mkdir(parents=True, exist_ok=True)
+    options = _replace(options, "run_dir", work)
     instance = platform() if isinstance(platform, type) else platform
     return instance.boot(path, options)
 
@@ -374,6 +363,8 @@ def _boot(platform: Any, path: Path, image_dir: Path, attempt: int) -> Any:
 def _replace(options: Any, name: str, value: Any) -> Any:
     import dataclasses
 
+    if not hasattr(options, name):
+        return options
     if dataclasses.is_dataclass(options) and not isinstance(options, type):
         return dataclasses.replace(options, **{name: value})
     setattr(options, name, value)
@@ -462,11 +453,10 @@ def certify(images: Sequence[Path], options: CertifyOptions) -> tuple[RunReport,
     """Certify ``images`` and write the reports; returns the run model and the run directory."""
     from harness.rundir import RunDir
 
-    has_policy = options.policy is not None or _has_module("harness.policy")
-    policy = _load_policy(options.policy) if has_policy else None
-    waivers = _load_waivers(options.waivers_file)
     offline_checks = _select("offline", options.include, options.skip)
     online_checks = _select("online", options.include, options.skip)
+    policy = _load_policy(options.policy)
+    waivers = _load_waivers(options.waivers_file)
     _platform(options.platform)  # an unknown platform is a usage error before anything runs
     rundir = RunDir.create(options.run_dir, exact=options.run_dir is not None)
     policy_name, overrides = _policy_description(policy)
@@ -474,7 +464,7 @@ def certify(images: Sequence[Path], options: CertifyOptions) -> tuple[RunReport,
         vmcert_version=__version__,
         started=_now(),
         finished="",
-        policy=options.policy or policy_name,
+        policy=policy_name if options.policy is None else options.policy,
         policy_overrides=overrides,
         waivers_file=None if options.waivers_file is None else str(options.waivers_file),
         waivers=_waiver_list(waivers),
@@ -503,15 +493,6 @@ def certify(images: Sequence[Path], options: CertifyOptions) -> tuple[RunReport,
     for hook in options.after_reports:
         hook(run, rundir.path)
     return run, rundir.path
-
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def write_reports(run: RunReport, run_dir: Path, options: CertifyOptions) -> None:

@@ -56,11 +56,13 @@ class ImageReport:
     input_error: str | None = None
     """Set when the image could not be used at all (not found, unreadable format)."""
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds per phase: inspect, boot, checks, reports, teardown."""
+    """Seconds per phase: inspect, boot, settle, checks, teardown."""
     artifacts: dict[str, str] = field(default_factory=dict)
     """Name → path of files kept: run_dir, serial_log, probe_outputs, run_json, ..."""
     serial_log: str = ""
     """The (sanitized, tail-capped) serial console text, for the HTML report."""
+    check_run: dict[str, Any] = field(default_factory=dict)
+    """How the online checks ran: batch mode, probe timings and errors, harness footprint."""
 
     @property
     def results(self) -> list[Result]:
@@ -130,6 +132,7 @@ class ImageReport:
             },
             "input_error": self.input_error,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "check_run": _jsonable(self.check_run),
             "artifacts": dict(self.artifacts),
         }
 

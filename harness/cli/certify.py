@@ -60,9 +60,9 @@ def _report_spec(
 @click.option(
     "--keep",
     type=click.Choice(["on-failure", "always", "never"]),
-    default="on-failure",
+    default="never",
     show_default=True,
-    help="Keep the VM's working files (disk overlay) after teardown.",
+    help="Leave the VM running after its checks (prints how to reach and stop it).",
 )
 @click.option("--fail-fast", is_flag=True, help="Do not boot an image whose offline checks fail.")
 @click.option("--checks", "include", multiple=True, help="Only these check ids, areas or tags.")

@@ -1,0 +1,136 @@
+"""The certify run without a VM: infrastructure retries, unusable input, run directory, exit codes.
+
+The platform here is a real Platform subclass whose boot fails the way QEMU's does when the guest
+never answers (an InfraError), so the retry and reporting paths run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import xmlschema
+
+from harness.errors import ExitCode, InfraError
+from harness.runner import CertifyOptions, certify, effective_jobs, exit_code
+from reports.base import ReportSpec
+from reports.json_report import load_schema
+
+JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-consumer.xsd"
+
+
+class NeverBoots:
+    """A platform whose guest never answers SSH."""
+
+    boots = 0
+
+    def boot(self, image: Path, options: Any) -> Any:
+        type(self).boots += 1
+        raise InfraError(f"{image.name}: SSH did not answer within 1 s (attempt {self.boots})")
+
+
+@pytest.fixture
+def vhd(tmp_path: Path) -> Path:
+    path = tmp_path / "blank.vhd"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "vpc", "-o", "subformat=fixed", str(path), "16M"],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture
+def no_vm(monkeypatch: pytest.MonkeyPatch) -> type[NeverBoots]:
+    import harness.runner as runner
+
+    NeverBoots.boots = 0
+    monkeypatch.setattr(runner, "_platform", lambda name: NeverBoots)
+    # orchestration under test, not the checks: run none
+    monkeypatch.setattr(runner, "_select", lambda tag, include, skip: [])
+    return NeverBoots
+
+
+def test_infra_failure_is_retried_then_reported(
+    vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]
+) -> None:
+    run_dir = tmp_path / "run"
+    options = CertifyOptions(retries=2, run_dir=run_dir, console_summary=False)
+    run, directory = certify([vhd], options)
+    assert directory == run_dir
+    assert no_vm.boots == 3
+    image = run.images[0]
+    assert image.verdict == "infra_error" and exit_code(run) is ExitCode.INFRA
+    assert [a.attempt for a in image.infra_attempts] == [1, 2, 3]
+    assert image.format == "vhd-fixed" and image.virtual_size is not None
+    assert image.sparse_digest
+    document = json.loads((run_dir / "report.json").read_text())
+    jsonschema.validate(document, load_schema())
+    assert document["images"][0]["verdict"] == "infra_error"
+    assert len(document["images"][0]["infra"]["attempts"]) == 3
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(run_dir / "junit.xml"))
+    assert (run_dir / "report.html").is_file()
+    image_dir = Path(image.artifacts["run_dir"])
+    timings = json.loads((image_dir / "run.json").read_text())
+    assert "inspect" in timings["timings"] and timings["verdict"] == "infra_error"
+    assert json.loads((image_dir / "report.json").read_text())["images"][0]["image"]["path"] == str(
+        vhd
+    )
+
+
+def test_unusable_image_is_not_booted(tmp_path: Path, no_vm: type[NeverBoots]) -> None:
+    garbage = tmp_path / "garbage.img"
+    garbage.write_bytes(b"\x01" * 4096)
+    options = CertifyOptions(
+        run_dir=tmp_path / "run",
+        console_summary=False,
+        reports=[ReportSpec("json", str(tmp_path / "out.json"))],
+    )
+    run, _ = certify([garbage], options)
+    assert no_vm.boots == 0
+    assert run.images[0].input_error and "not a disk image" in run.images[0].input_error
+    assert run.images[0].verdict == "failed" and exit_code(run) is ExitCode.USAGE
+    assert json.loads((tmp_path / "out.json").read_text())["images"][0]["verdict"] == "failed"
+    assert not (tmp_path / "run" / "junit.xml").exists()  # only the requested report
+
+
+def test_run_dir_must_be_empty(vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]) -> None:
+    from harness.errors import InputError
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "x").write_text("x")
+    with pytest.raises(InputError, match="not an empty directory"):
+        certify([vhd], CertifyOptions(run_dir=tmp_path / "run", console_summary=False))
+
+
+def test_effective_jobs_caps() -> None:
+    assert effective_jobs(8, 1) == 1
+    assert effective_jobs(1, 5) == 1
+    assert effective_jobs(64, 64, vm_memory_mb=1) <= (__import__("os").cpu_count() or 1)
+    assert effective_jobs(4, 4, vm_memory_mb=10**9) == 1  # 1 PiB VMs: memory allows one
+
+
+def test_cli_exit_codes(vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]) -> None:
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "certify",
+                "--retries",
+                "0",
+                "--run-dir",
+                str(tmp_path / "r"),
+                "--report",
+                f"selftest:{tmp_path / 's.json'}",
+                str(vhd),
+            ]
+        )
+    assert exc.value.code == ExitCode.INFRA
+    assert (tmp_path / "s.json").is_file()
+    with pytest.raises(SystemExit) as exc:
+        main(["certify", "--report", "pdf:x.pdf", str(vhd)])
+    assert exc.value.code == ExitCode.USAGE
