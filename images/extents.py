@@ -113,8 +113,8 @@ def seek_segments(fd: int, size: int) -> list[tuple[int, int]]:
     return segments
 
 
-def _open(path: Path) -> tuple[int, int]:
-    """Open ``path`` read-only and return ``(fd, size)``; unusable input is an InputError."""
+def open_image(path: Path) -> tuple[int, int]:
+    """Open a regular file read-only and return ``(fd, size)``; unusable input is an InputError."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -148,7 +148,7 @@ def data_extents(path: Path, *, grain: int = GRAIN) -> ExtentMap:
     """
     if grain <= 0 or _READ % grain:
         raise ValueError(f"grain must divide {_READ} bytes, got {grain}")
-    fd, size = _open(path)
+    fd, size = open_image(path)
     try:
         found: list[tuple[int, int]] = []
         buf = bytearray(_READ)
@@ -310,7 +310,7 @@ def sparse_digest(path: Path, extents: ExtentMap | None = None) -> str:
     Without ``extents`` the file system's data segments are used (one pass, holes never read);
     with an :class:`ExtentMap` only its ranges are read.
     """
-    fd, size = _open(path)
+    fd, size = open_image(path)
     try:
         ranges = extents.ranges if extents is not None else tuple(seek_segments(fd, size))
         digest = SparseDigest()

@@ -1,0 +1,203 @@
+"""Offline inspection of an image file: format, VHD footer, sizes, data extents, partitions.
+
+:func:`inspect_image` is what ``vmcert inspect`` and ``vmcert certify`` call; its result is the
+``"image"`` fact of the offline checks (:mod:`checks.image`, :mod:`checks.disk`). Any problem with
+the input raises :class:`~harness.errors.InputError` (missing file, permission) or
+:class:`~harness.errors.ImageFormatError` (bytes that make no usable image), never anything else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ImageFormatError, InputError
+from images.extents import ExtentMap, data_extents, open_image
+from images.partitions import PartitionTable, read_partition_table
+from images.vhd import FOOTER_SIZE, FormatProbe, ImageFormat, VhdFooter, probe_format
+
+SCHEMA_VERSION = 1
+"""Version of :meth:`ImageInspection.to_dict`'s layout."""
+
+_MAX_BLOCK = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageInspection:
+    """Everything read from an image file without booting it."""
+
+    path: str
+    format: ImageFormat
+    file_length: int
+    virtual_size: int | None
+    """Bytes of the virtual disk (footer current size, qcow2/VHDX header, raw file length)."""
+    footer: VhdFooter | None
+    partition_table: PartitionTable | None
+    """None when the format's data could not be read (qcow2, VHDX, differencing VHD)."""
+    extents: ExtentMap | None = None
+    """The file's data extents; None when inspection was asked to skip them."""
+    format_detail: str = ""
+    partition_note: str = ""
+    """Why ``partition_table`` is None, or a caveat about it."""
+
+    @property
+    def data_bytes(self) -> int | None:
+        """Bytes of the file holding non-zero data (None without extents)."""
+        return self.extents.data_bytes if self.extents is not None else None
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form (the ``image`` object of ``vmcert inspect --json``).
+
+        Extents are summarised (data bytes and range count); ``extents.to_dict()`` has the ranges.
+        """
+        return {
+            "path": self.path,
+            "format": str(self.format),
+            "format_detail": self.format_detail,
+            "file_length": self.file_length,
+            "virtual_size": self.virtual_size,
+            "data_bytes": self.data_bytes,
+            "footer": self.footer.to_dict() if self.footer else None,
+            "partition_table": self.partition_table.to_dict() if self.partition_table else None,
+            "partition_note": self.partition_note,
+            "extents": {
+                "data_bytes": self.extents.data_bytes,
+                "ranges": len(self.extents.ranges),
+            }
+            if self.extents
+            else None,
+        }
+
+
+class _File:
+    """pread access to an open file."""
+
+    def __init__(self, fd: int, size: int, name: str) -> None:
+        self.fd, self.size, self.name = fd, size, name
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length <= 0 or offset >= self.size:
+            return b""
+        try:
+            return os.pread(self.fd, min(length, self.size - offset), offset)
+        except OSError as exc:
+            raise InputError(f"{self.name}: read error: {exc.strerror}") from None
+
+
+class _FlatDisk:
+    """The virtual disk of a raw file or fixed VHD: the file's first ``readable`` bytes."""
+
+    def __init__(self, file: _File, disk_size: int, readable: int) -> None:
+        self.file, self.disk_size, self.readable = file, disk_size, min(readable, disk_size)
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        end = min(offset + length, self.disk_size)
+        if offset >= end:
+            return b""
+        data = self.file(offset, min(end, self.readable) - offset)
+        return data + bytes(end - offset - len(data))  # short file: the rest reads as zeros
+
+
+class _DynamicDisk:
+    """The virtual disk of a dynamic VHD, through its block allocation table (BAT)."""
+
+    def __init__(self, file: _File, footer: VhdFooter) -> None:
+        name = file.name
+        header = file(footer.data_offset, 1024) if footer.data_offset < file.size else b""
+        if len(header) < 1024 or header[:8] != b"cxsparse":
+            raise ImageFormatError(
+                f"{name}: dynamic VHD header missing at byte {footer.data_offset} "
+                "(cookie 'cxsparse' not found)"
+            )
+        table_offset = int.from_bytes(header[16:24], "big")
+        entries = int.from_bytes(header[28:32], "big")
+        block = int.from_bytes(header[32:36], "big")
+        if block < 512 or block > _MAX_BLOCK or block & (block - 1):
+            raise ImageFormatError(f"{name}: dynamic VHD header claims a block size of {block}")
+        if entries * block < footer.current_size or table_offset + 4 * entries > file.size:
+            raise ImageFormatError(
+                f"{name}: dynamic VHD block table ({entries} entries at byte {table_offset}) "
+                "does not fit the file or does not cover the disk"
+            )
+        self.file = file
+        self.block = block
+        self.bitmap = -(-(block // 512 // 8) // 512) * 512
+        self.disk_size = footer.current_size
+        self.table = file(table_offset, 4 * entries)
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        end = min(offset + length, self.disk_size)
+        out = bytearray()
+        pos = offset
+        while pos < end:
+            index, within = divmod(pos, self.block)
+            take = min(end - pos, self.block - within)
+            sector = int.from_bytes(self.table[4 * index : 4 * index + 4], "big")
+            data = b""
+            if sector != 0xFFFFFFFF:
+                data = self.file(sector * 512 + self.bitmap + within, take)
+            out += data + bytes(take - len(data))
+            pos += take
+        return bytes(out)
+
+
+def inspect_image(path: Path, *, extents: bool = True) -> ImageInspection:
+    """Inspect ``path``; with ``extents=False`` the data-extent scan is skipped (faster verdict).
+
+    Raises :class:`InputError` for an unreadable file and :class:`ImageFormatError` when the bytes
+    are no usable image (empty, truncated VHD footer, unknown format, a partition table that lies).
+    """
+    name = str(path)
+    fd, size = open_image(path)
+    try:
+        file = _File(fd, size, name)
+        probe: FormatProbe = probe_format(file, size, name)
+        if probe.format is ImageFormat.UNKNOWN:
+            what = f" (looks like {probe.detail})" if probe.detail else ""
+            raise ImageFormatError(
+                f"{name}: not a disk image{what}: no VHD footer, VHDX or qcow2 header, partition "
+                "table or file system found"
+            )
+        table: PartitionTable | None = None
+        note = ""
+        virtual = probe.virtual_size
+        if probe.format is ImageFormat.RAW:
+            table = read_partition_table(_FlatDisk(file, size, size), size, name)
+        elif probe.format is ImageFormat.VHD_FIXED and probe.footer is not None:
+            disk = probe.footer.current_size
+            readable = size - FOOTER_SIZE
+            table = read_partition_table(_FlatDisk(file, disk, readable), disk, name)
+            if readable < disk:
+                note = f"the file holds only {readable} of the footer's {disk} disk bytes"
+        elif probe.format is ImageFormat.VHD_DYNAMIC and probe.footer is not None:
+            dynamic = _DynamicDisk(file, probe.footer)
+            table = read_partition_table(dynamic, dynamic.disk_size, name)
+        else:
+            note = f"partition table not read: {probe.format} data is not parsed offline"
+            if probe.format is ImageFormat.VHD_DIFFERENCING:
+                note += " (its blocks live partly in the parent disk)"
+        extent_map = data_extents(path) if extents else None
+        return ImageInspection(
+            path=name,
+            format=probe.format,
+            file_length=size,
+            virtual_size=virtual,
+            footer=probe.footer,
+            partition_table=table,
+            extents=extent_map,
+            format_detail=probe.detail,
+            partition_note=note,
+        )
+    finally:
+        os.close(fd)
+
+
+def human_size(n: int) -> str:
+    """``32212254720`` → ``30 GiB (32212254720 bytes)``; exact figures stay visible."""
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            value = n / scale
+            text = f"{value:.0f}" if n % scale == 0 else f"{value:.6g}"
+            return f"{text} {unit} ({n} bytes)"
+    return f"{n} bytes"
