@@ -43,6 +43,7 @@ DEFAULT_MAX_OUTPUT = 1 << 20
 NOTE_PINNED = "pinned from serial console"
 NOTE_EPHEMERAL = "accepted for this ephemeral VM only"
 NOTE_KNOWN_HOSTS = "known_hosts"
+NOTE_FIRST_USE = "accepted on first use (not in known_hosts)"
 
 # Non-root logins on Debian have no /sbin in PATH (local-boot pitfall 10); probes should not
 # depend on whether they run through sudo.
@@ -255,6 +256,8 @@ class SshSession:
             note = pin_source
         elif known_hosts and policy.seen is None:
             note = NOTE_KNOWN_HOSTS  # the policy was never asked: known_hosts had the key
+        elif known_hosts:
+            note = NOTE_FIRST_USE
         else:
             note = NOTE_EPHEMERAL
         seen = policy.seen

@@ -1,0 +1,197 @@
+"""The qemu platform's decisions (format, generation, acceleration, seed, host-key pinning).
+
+Images here are small real disks made with sfdisk and qemu-img; one e2e test runs real QEMU on a
+disk with nothing to boot and expects a fast, explained failure and nothing left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import accel
+from harness.errors import InputError
+from harness.platforms import PLATFORMS, BootError, BootOptions, QemuPlatform, SshPlatform
+from harness.platforms.qemu import (
+    SerialWatcher,
+    detect_generation,
+    has_efi_system_partition,
+    host_key_fingerprints,
+    sniff_format,
+)
+from harness.seed import build_seed_iso, user_data
+
+ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+
+
+def _disk(path: Path, script: str, size_mib: int = 16) -> Path:
+    with path.open("wb") as handle:
+        handle.truncate(size_mib << 20)
+    subprocess.run(
+        ["sfdisk", "--quiet", str(path)], input=script.encode(), check=True, capture_output=True
+    )
+    return path
+
+
+def _convert(raw: Path, fmt: str, *opts: str) -> Path:
+    out = raw.with_suffix("." + fmt)
+    subprocess.run(
+        ["qemu-img", "convert", "-O", fmt, *opts, str(raw), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture
+def gpt_esp(tmp_path: Path) -> Path:
+    return _disk(tmp_path / "gpt.raw", f"label: gpt\nsize=4MiB, type={ESP}\ntype={LINUX}\n")
+
+
+@pytest.fixture
+def mbr(tmp_path: Path) -> Path:
+    return _disk(tmp_path / "mbr.raw", "label: dos\ntype=83, bootable\n")
+
+
+def test_format_sniffed_from_bytes_not_name(gpt_esp: Path, tmp_path: Path) -> None:
+    assert sniff_format(gpt_esp) == "raw"
+    assert sniff_format(_convert(gpt_esp, "qcow2")) == "qcow2"
+    fixed = _convert(gpt_esp, "vpc", "-o", "subformat=fixed,force_size=on")
+    # QEMU's own probe says raw for a fixed VHD (local-boot pitfall 11); we must say vpc
+    assert sniff_format(fixed) == "vpc"
+    disguised = tmp_path / "disk.vhd"
+    shutil.copyfile(_convert(gpt_esp, "qcow2"), disguised)
+    assert sniff_format(disguised) == "qcow2"
+
+
+def test_generation_2_for_gpt_with_esp(gpt_esp: Path) -> None:
+    assert detect_generation(gpt_esp, "raw") == 2
+    qcow = _convert(gpt_esp, "qcow2")
+    assert detect_generation(qcow, "qcow2") == 2  # read through qemu-img, not the file bytes
+    fixed = _convert(gpt_esp, "vpc", "-o", "subformat=fixed,force_size=on")
+    assert detect_generation(fixed, "vpc") == 2
+
+
+def test_generation_1_for_mbr_and_gpt_without_esp(mbr: Path, tmp_path: Path) -> None:
+    assert detect_generation(mbr, "raw") == 1
+    gpt_plain = _disk(tmp_path / "plain.raw", f"label: gpt\ntype={LINUX}\n")
+    assert detect_generation(gpt_plain, "raw") == 1
+    assert not has_efi_system_partition(b"")
+    assert not has_efi_system_partition(b"\0" * 4096)
+
+
+def test_cloud_init_fingerprint_block_parsed() -> None:
+    lines = [
+        "ci-info: no authorized SSH keys fingerprints found for user vmcert.",
+        "<14>Nov 24 12:00:00 cloud-init: #############################################",
+        "-----BEGIN SSH HOST KEY FINGERPRINTS-----",
+        "256 SHA256:3o9aPS3Yv3ZhBv5Zt6i7OeMWHw/YzdvyJlGgMivxNNE root@vmcert-guest (ED25519)",
+        "-----END SSH HOST KEY FINGERPRINTS-----",
+        "256 SHA256:ignoredOutsideTheMarkersxxxxxxxxxxxxxxxxxxxx root@x (ED25519)",
+    ]
+    assert host_key_fingerprints(lines) == ["SHA256:3o9aPS3Yv3ZhBv5Zt6i7OeMWHw/YzdvyJlGgMivxNNE"]
+    assert host_key_fingerprints(lines[:2]) == []
+
+
+def test_serial_watcher_timestamps_lines_and_strips_escapes(tmp_path: Path) -> None:
+    log = tmp_path / "serial.log"
+    log.write_bytes(b"\x1b[2J\x1b[01;01Hfirst\r\nsecond\npartial")
+    watcher = SerialWatcher(log, 0.0, echo=False)
+    watcher.start()
+    try:
+        for _ in range(100):
+            if len(watcher.snapshot()) >= 3:
+                break
+            import time
+
+            time.sleep(0.02)
+    finally:
+        watcher.stop()
+    lines = [line for _, line in watcher.snapshot()]
+    assert lines == ["first", "second", "partial"]
+    assert watcher.first("second") is not None and watcher.first("absent") is None
+
+
+def test_seed_iso_has_cidata_label_and_user(tmp_path: Path) -> None:
+    iso = build_seed_iso(tmp_path, "ssh-ed25519 AAAAC3Nza test", "i-123")
+    head = iso.read_bytes()[32768 : 32768 + 2048]  # ISO 9660 primary volume descriptor
+    assert head[1:6] == b"CD001"
+    assert head[40:72].decode().strip() == "cidata"
+    data = user_data("ssh-ed25519 AAAAC3Nza test")
+    assert data.startswith("#cloud-config\n")
+    config = json.loads(data.split("\n", 1)[1])
+    user = config["users"][0]
+    assert user["name"] == "vmcert" and user["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
+    assert user["ssh_authorized_keys"] == ["ssh-ed25519 AAAAC3Nza test"]
+    assert config["ssh_genkeytypes"] == ["ed25519"]
+    assert not (tmp_path / "seed").exists()  # the staging directory is gone
+
+
+def test_accel_choice_and_cached_verdict(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert accel.choose_accel("tcg").qemu_args == ["-accel", "tcg", "-cpu", "max"]
+    assert accel.choose_accel("tcg").timeout_scale == accel.TCG_TIMEOUT_SCALE
+    with pytest.raises(InputError):
+        accel.choose_accel("hvf")
+    # the verdict is cached per host boot id: a cached "works" is trusted without probing
+    monkeypatch.setattr(accel, "_cache_file", lambda: tmp_path / "verdict.json")
+    monkeypatch.setattr(accel, "kvm_device_usable", lambda device=None: True)
+    (tmp_path / "verdict.json").write_text(json.dumps({"works": True, "reason": "probe ok"}))
+    chosen = accel.choose_accel("auto")
+    assert chosen.name == "kvm" and "cached" in chosen.reason
+    (tmp_path / "verdict.json").write_text(json.dumps({"works": False, "reason": "probe failed"}))
+    chosen = accel.choose_accel("auto")
+    assert chosen.name == "tcg" and "probe failed" in chosen.reason
+    assert accel.host_boot_id() == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def test_kvm_unusable_without_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accel, "kvm_device_usable", lambda device=None: False)
+    assert accel.choose_accel("auto").name == "tcg"
+    with pytest.raises(InputError, match="/dev/kvm"):
+        accel.choose_accel("kvm")
+
+
+def test_registry_has_builtins() -> None:
+    assert PLATFORMS.get("qemu") is QemuPlatform
+    assert PLATFORMS.get("ssh") is SshPlatform
+    with pytest.raises(InputError, match="unknown platform 'azure'"):
+        PLATFORMS.get("azure")
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        QemuPlatform().boot(tmp_path / "missing.vhd", BootOptions())
+    with pytest.raises(InputError, match="needs an image"):
+        QemuPlatform().boot(None, BootOptions())
+    (tmp_path / "x.raw").write_bytes(b"\0" * 4096)
+    with pytest.raises(InputError, match="generation"):
+        QemuPlatform().boot(tmp_path / "x.raw", BootOptions(generation=3))
+
+
+def test_boot_error_carries_serial_tail() -> None:
+    error = BootError("boot failed: kernel panic", ["a", "b"])
+    assert str(error).splitlines()[0] == "boot failed: kernel panic"
+    assert error.serial_tail == ["a", "b"] and "  | b" in str(error)
+
+
+@pytest.mark.e2e
+def test_nothing_bootable_fails_fast_and_cleans_up(tmp_path: Path) -> None:
+    image = tmp_path / "blank.raw"
+    with image.open("wb") as handle:
+        handle.truncate(16 << 20)
+    before = hashlib.sha256(image.read_bytes()).hexdigest()
+    run_dir = tmp_path / "runs"
+    with pytest.raises(BootError, match="no bootable device"):
+        QemuPlatform().boot(
+            image, BootOptions(accel="tcg", run_dir=run_dir, boot_timeout=60, memory_mib=256)
+        )
+    assert list(run_dir.iterdir()) == []
+    assert hashlib.sha256(image.read_bytes()).hexdigest() == before
+    leftover = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True)
+    assert leftover.returncode == 1  # no process mentions the run dir
