@@ -429,6 +429,7 @@ def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
     code = getattr(exc, "error_code", None)
+    code = getattr(code, "value", code)  # the SDK's StorageErrorCode enum -> its wire spelling
     status = getattr(exc, "status_code", None)
     prefix = f"HTTP {status} {code}: " if status and code else ""
     return redact(f"{prefix}{line}")[:300]
@@ -488,13 +489,14 @@ def replicate_image(
     verify_only: bool = False,
     trust_metadata: bool = False,
     copy_deadline_s: float = 3600.0,
+    limit_rate: float | None = None,
 ) -> ReplicationRecord:
     """Replicate ``image`` to ``regions`` and verify every replica; returns the record.
 
     ``approval_report`` must certify the image's sparse digest unless ``force`` (noted in the
     record). Raises :class:`ApprovalError`/:class:`InputError` (exit 2) for bad input and
     :class:`InfraError` (exit 3) when storage is unreachable; region failures are in the record
-    (``record.ok`` / ``record.exit_code``), not raised.
+    (``record.ok`` / ``record.exit_code``), not raised. ``limit_rate`` caps uploads (bytes/s).
     """
     install_redaction()
     if strategy not in STRATEGIES:
@@ -552,6 +554,7 @@ def replicate_image(
                 verify_only=verify_only,
                 trust_metadata=trust_metadata,
                 copy_deadline_s=copy_deadline_s,
+                limit_rate=limit_rate,
             )
     except (InputError, ConfigError, InfraError):
         raise
@@ -576,6 +579,7 @@ def _run(
     verify_only: bool,
     trust_metadata: bool,
     copy_deadline_s: float,
+    limit_rate: float | None = None,
 ) -> None:
     size = extents.size
     pieces = list(chunked(extents.ranges, max_len=MAX_PUT, align=512, size=size))
@@ -584,21 +588,32 @@ def _run(
     slots: list[_Slot] = []
     for region in regions:
         name = region.blob_name(**fields)
-        try:
-            blob = blob_client(region, name, pool=pool)
-        except Exception as exc:
-            raise InfraError(f"region {region.name} ({region.endpoint}): {_short(exc)}") from None
         rec = RegionRecord(
             region=region.name, endpoint=region.endpoint, container=region.container, blob=name
         )
         record.regions.append(rec)
+        try:
+            blob = blob_client(region, name, pool=pool)
+        except Exception as exc:  # this region is unreachable; the others go on
+            rec.state, rec.error = "failed", f"storage unreachable: {_short(exc)}"
+            progress.finish(region.name, "failed")
+            continue
         slots.append(_Slot(region, blob, rec))
+    if not slots:
+        raise InfraError(
+            "no region's storage is reachable: "
+            + "; ".join(f"{r.region}: {r.error}" for r in record.regions)
+        )
 
     # 1. Pre-check: skip regions already verified; in verify-only mode that is all we do.
     pending: list[_Slot] = []
     for slot in slots:
-        state = _blob_state(slot.blob)
         rec = slot.record
+        try:
+            state = _blob_state(slot.blob)
+        except Exception as exc:
+            rec.state, rec.error = "failed", f"pre-check: {_short(exc)}"
+            continue
         if state is None:
             if verify_only:
                 rec.state, rec.precheck = "missing", "blob does not exist"
@@ -668,7 +683,17 @@ def _run(
 
     # 3. Stream fan-out: one read of the image for every region in the group.
     if stream_group:
-        stats = _stream(stream_group, image, pieces, size, digest, fingerprint, progress, threads)
+        stats = _stream(
+            stream_group,
+            image,
+            pieces,
+            size,
+            digest,
+            fingerprint,
+            progress,
+            threads,
+            rate=limit_rate,
+        )
         record.source_bytes_read += stats.source_bytes_read
         for slot in stream_group:
             _finish(slot, digest, size, threads, progress, strategy="stream")
@@ -697,6 +722,7 @@ def _run(
                         progress,
                         threads,
                         note=False,
+                        rate=limit_rate,
                     )
                     record.source_bytes_read += stats.source_bytes_read
                     if slot.record.error:
@@ -782,6 +808,7 @@ def _stream(
     threads: int,
     *,
     note: bool = True,
+    rate: float | None = None,
 ) -> FanOutStats:
     """Prepare each blob (create or resume) and fan the image's pieces out to all of them."""
     targets: list[PageTarget] = []
@@ -809,7 +836,9 @@ def _stream(
             slot.blob.create_page_blob(size, metadata=_metadata(digest, size, STATE_INCOMPLETE))
         targets.append(PageTarget(region=slot.region.name, blob=slot.blob, journal=journal))
         progress.start(slot.region.name, sum(n for _, n in pieces), "stream")
-    stats = fan_out(image, pieces, targets, threads=threads, progress=progress.advance)
+    stats = fan_out(
+        image, pieces, targets, threads=threads, progress=progress.advance, rate_limit=rate
+    )
     for slot, target in zip(group, targets, strict=True):
         slot.record.bytes_sent += target.bytes_sent
         slot.record.bytes_resumed = target.bytes_resumed

@@ -300,6 +300,24 @@ class FanOutStats:
     seconds: float = 0.0
 
 
+class RateLimit:
+    """Paces sends to ``rate`` bytes/s overall (all threads, all targets)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        """Wait for this send's slot."""
+        with self._lock:
+            now = time.monotonic()
+            start = max(self._next, now)
+            self._next = start + n / self.rate
+        if start > now:
+            time.sleep(start - now)
+
+
 def pread_exact(fd: int, length: int, offset: int) -> bytes:
     """``os.pread`` until ``length`` bytes (a short read is an error: the image shrank)."""
     parts = []
@@ -323,12 +341,14 @@ def fan_out(
     threads: int = 8,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    rate_limit: float | None = None,
 ) -> FanOutStats:
     """Read every piece not yet acknowledged by all targets once, and Put Page it to each.
 
     A target that fails stops receiving pages (its ``error`` is set); the others go on. Journals
-    are flushed at the end, whatever happened.
+    are flushed at the end, whatever happened. ``rate_limit`` caps the bytes/s sent overall.
     """
+    limiter = RateLimit(rate_limit) if rate_limit else None
     stats = FanOutStats()
     stats_lock = threading.Lock()
     stop = stop or threading.Event()
@@ -351,6 +371,8 @@ def fan_out(
         for t in needed:
             if t.error is not None or stop.is_set():
                 continue
+            if limiter is not None:
+                limiter.take(length)
             try:
                 t.blob.upload_page(data, offset=offset, length=length, validate_content=True)
             except BaseException as exc:  # one region's failure must not stop the others

@@ -183,6 +183,13 @@ def print_summary(record: ReplicationRecord) -> None:
     help="Skip a region whose blob metadata says verified, without recomputing.",
 )
 @click.option(
+    "--limit-rate",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="MIB_PER_S",
+    help="Cap the upload rate (MiB/s over all regions).",
+)
+@click.option(
     "--record",
     "record_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -209,6 +216,7 @@ def replicate_command(
     version: str | None,
     verify_only: bool,
     trust_metadata: bool,
+    limit_rate: float | None,
     record_path: Path | None,
     log_path: Path | None,
 ) -> int:
@@ -246,6 +254,7 @@ def replicate_command(
             "version": version,
             "verify_only": verify_only,
             "trust_metadata": trust_metadata,
+            "limit_rate": limit_rate * 2**20 if limit_rate else None,
         }
         if interactive():
             with RichProgress() as bars:
