@@ -483,6 +483,8 @@ def _read_gpt(read: Read, sector0: bytes, disk_size: int, name: str) -> Partitio
         elif backup.entries_crc != primary.entries_crc or backup.disk_guid != primary.disk_guid:
             problems.append("backup GPT header does not match the primary")
             backup_ok = False
+        if primary.alternate_lba != last_lba:
+            backup_ok = False
     else:
         backup_ok = header.crc_ok
     protective = [e for e in _mbr_entries(sector0) if e.type == 0xEE]
@@ -565,7 +567,9 @@ def read_partition_table(read: Read, disk_size: int, name: str = "image") -> Par
     sector0 = read(0, SECTOR)
     if len(sector0) < SECTOR:
         return PartitionTable(kind="none", disk_size=disk_size)
-    if _is_mbr(sector0):
+    whole = detect_filesystem(read, 0, disk_size)
+    no_entries = all(e.type == 0 for e in _mbr_entries(sector0))
+    if _is_mbr(sector0) and not (whole in ("vfat", "ntfs") and no_entries):
         if any(e.type == 0xEE for e in _mbr_entries(sector0)):
             return _read_gpt(read, sector0, disk_size, name)
         table = _read_mbr(read, sector0, disk_size, name)
@@ -578,5 +582,4 @@ def read_partition_table(read: Read, disk_size: int, name: str = "image") -> Par
     if read(SECTOR, 8) == b"EFI PART":
         # GPT without any MBR: still readable, the missing protective MBR is a problem.
         return _read_gpt(read, bytes(SECTOR), disk_size, name)
-    whole = detect_filesystem(read, 0, disk_size)
     return PartitionTable(kind="none", disk_size=disk_size, whole_disk_filesystem=whole)
