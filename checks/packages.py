@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlparse
 
-from checks.common import BOTH, ONLINE, clip, family, first_version, key_values, os_info, version_ge
+from checks.common import BOTH, clip, family, first_version, key_values, os_info, version_ge
 from checks.model import Facts, Outcome, Params, Severity, Status
 from checks.probes import sections
 from checks.registry import check
@@ -196,10 +196,11 @@ def repos_configured(facts: Facts, params: Params) -> Outcome:
             missing = [k for k in ("pool", "update") if k not in lowered]
         elif fam == "rhel" and int(os_info(facts).get("VERSION_ID", "0").split(".")[0] or 0) >= 8:
             missing = [k for k in ("baseos", "appstream") if k not in lowered]
+        elif fam == "azurelinux":
+            # Azure Linux publishes updates into its base repository
+            missing = [] if "base" in lowered else ["base"]
         elif not names:
             missing = ["any enabled repository"]
-        elif "update" not in lowered and fam != "rhel":
-            missing = ["update"]
         actual = f"enabled repos {' '.join(names) or '-'}"
     bad_hosts = sorted(h for h in hosts if accepted and h.lower() not in accepted)
     if missing:
@@ -213,5 +214,3 @@ def repos_configured(facts: Facts, params: Params) -> Outcome:
         )
     return Outcome(Status.PASS, actual, "security and updates repositories configured", evidence)
 
-
-_ = ONLINE  # imported for symmetry with other areas

@@ -317,21 +317,30 @@ class CheckRun:
         }
 
 
-def _session_of(target: Any, settle_timeout: float) -> tuple[Any, dict[str, Any], Any]:
-    """(session, footprint, session-to-close) for a Machine or an SshSession."""
+def _session_of(target: Any, settle_timeout: float | None) -> tuple[Any, dict[str, Any], Any]:
+    """(session, footprint, session-to-close) for a Machine or an SshSession.
+
+    The footprint names the account the harness logs in with (excluded from the accounts and
+    credentials checks) and what the platform says it added (``Machine.facts``).
+    """
     if hasattr(target, "run_script"):
-        user = getattr(target, "user", None)
         footprint: dict[str, Any] = {
-            "user": user,
-            "note": "existing host: the login user is treated as the deploy user",
+            "user": getattr(target, "user", None),
+            "added": "nothing; the login user of an existing host is treated as the deploy user",
         }
         return target, footprint, None
     if hasattr(target, "wait_settled"):
-        target.wait_settled(settle_timeout)
+        states = target.wait_settled(settle_timeout)
+    else:
+        states = {}
     facts = getattr(target, "facts", {}) or {}
-    footprint = dict(facts.get("harness_footprint") or {})
+    raw = facts.get("harness_footprint")
+    footprint = dict(raw) if isinstance(raw, Mapping) else {"added": str(raw or "")}
+    footprint.setdefault("user", getattr(target, "user", None))
+    if states:
+        footprint["settled"] = dict(states)
     session = target.session()
-    return session, footprint, None
+    return session, footprint, session
 
 
 def run_checks(
@@ -342,7 +351,7 @@ def run_checks(
     waivers: Sequence[Any] | None = (),
     offline_facts: Mapping[str, Any] | None = None,
     batch: bool = True,
-    settle_timeout: float = 300.0,
+    settle_timeout: float | None = None,
     today: Any = None,
 ) -> CheckRun:
     """Run ``checks`` against a booted machine or an open SSH session.
@@ -368,14 +377,19 @@ def run_checks(
     waivers = list(waivers or [])
     skip = not_run(waivers, today)
     to_run = [c for c in checks if c.id not in skip]
-    needed = {name for c in to_run for name in c.facts}
-    probes = probes_for(needed)
     facts: dict[str, Any] = dict(offline_facts or {})
+    # a fact the caller already supplies (offline inspection, a recording) is not collected again
+    needed = {name for c in to_run for name in c.facts if name not in facts}
+    probes = probes_for(needed)
     footprint: dict[str, Any] = {}
     run = ProbeRun(mode="none")
     if probes:
-        session, footprint, _ = _session_of(machine_or_session, settle_timeout)
-        run = run_probes(session, probes, batch=batch)
+        session, footprint, owned = _session_of(machine_or_session, settle_timeout)
+        try:
+            run = run_probes(session, probes, batch=batch)
+        finally:
+            if owned is not None:
+                owned.close()
         facts.update(run.facts())
     facts["harness_footprint"] = footprint
     errors = run.errors()

@@ -163,14 +163,15 @@ def check_command(
         )
     if bool(key) == use_password:
         raise InputError("give exactly one of --key FILE or --password")
+    # configuration errors first: they must not wait behind a password prompt
+    checks = select_checks(_split(include), _split(skip), tag="online")
+    the_policy = load_policy(policy, list(CHECKS))
+    waivers = load_waivers(waivers_file, CHECKS.names()) if waivers_file else []
     password = None
     if use_password:
         password = os.environ.get("VMCERT_SSH_PASSWORD") or click.prompt(
             f"password for {user}@{host}", hide_input=True, err=True
         )
-    checks = select_checks(_split(include), _split(skip), tag="online")
-    the_policy = load_policy(policy, list(CHECKS))
-    waivers = load_waivers(waivers_file, CHECKS.names()) if waivers_file else []
     with SshSession.connect(host, port, user, key_path=key, password=password) as session:
         run = run_checks(session, checks, policy=the_policy, waivers=waivers, batch=not no_batch)
     if as_json:

@@ -1,0 +1,180 @@
+"""The batched probe executor, run for real by a local POSIX shell (``sh -s``, as over SSH)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+import pytest
+
+from checks.probes import PROBES, Probe, detect_family, sections
+from harness.probe_runner import (
+    BatchError,
+    build_script,
+    parse_output,
+    run_checks,
+    run_probes,
+)
+
+
+@dataclass
+class _Result:
+    exit_status: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+
+
+class LocalShell:
+    """Runs scripts exactly as ``SshSession.run_script`` does on the guest: fed to ``sh -s``.
+
+    ``garble`` corrupts the batch output (to exercise the fallback); ``execs`` counts calls.
+    """
+
+    user = "tester"
+
+    def __init__(self, garble: bool = False, raise_on_batch: bool = False) -> None:
+        self.garble = garble
+        self.raise_on_batch = raise_on_batch
+        self.execs = 0
+        self.scripts: list[str] = []
+
+    def run_script(self, script: str, *, timeout: float, sudo: bool, max_output: int) -> _Result:
+        self.execs += 1
+        self.scripts.append(script)
+        batch = script.count("vmcert_run ") > 2
+        if batch and self.raise_on_batch:
+            raise OSError("channel closed")
+        proc = subprocess.run(
+            ["sh", "-s"], input=script.encode(), capture_output=True, timeout=timeout, check=False
+        )
+        out = proc.stdout[:max_output]
+        if batch and self.garble:
+            out = out.replace(b" END ", b" E\x00ND ", 1)
+        return _Result(proc.returncode, out, proc.stderr)
+
+
+def _p(name: str, script: str, **kw: object) -> Probe:
+    return Probe(name=name, script=script + "\n", **kw)  # type: ignore[arg-type]
+
+
+def test_batch_runs_all_probes_in_one_exec_with_status_and_caps() -> None:
+    probes = [
+        _p("ok", "echo hello; echo warn >&2"),
+        _p("fails", "echo partial; exit 3"),
+        _p("big", "head -c 5000 /dev/zero | tr '\\0' x", max_output=100),
+        _p("quoted", "printf '%s\\n' \"it's\" '$HOME' '### section'"),
+        _p("slow", "sleep 5; echo never", timeout=1),
+    ]
+    shell = LocalShell()
+    run = run_probes(shell, probes)
+    assert shell.execs == 1 and run.mode == "batch" and run.fallback_reason is None
+    out = run.outputs
+    assert out["ok"].stdout == "hello\n" and out["ok"].stderr == "warn\n" and out["ok"].ok
+    assert out["fails"].exit_status == 3 and out["fails"].stdout == "partial\n"
+    assert len(out["big"].stdout) == 100
+    assert out["big"].stdout_bytes == 5000 and out["big"].stdout_dropped == 4900
+    assert out["quoted"].stdout == "it's\n$HOME\n### section\n"
+    assert out["slow"].timed_out and "never" not in out["slow"].stdout
+    assert set(run.facts()) == {"ok", "big", "quoted"}
+    assert "timed out" in run.errors()["slow"] and "exited 3" in run.errors()["fails"]
+
+
+def test_per_probe_time_limit_does_not_stop_the_batch() -> None:
+    probes = [_p("slow", "sleep 10", timeout=1), _p("after", "echo still-ran")]
+    run = run_probes(LocalShell(), probes)
+    assert run.outputs["slow"].timed_out
+    assert run.outputs["after"].stdout == "still-ran\n"
+    assert run.outputs["slow"].duration < 5
+
+
+def test_garbled_batch_falls_back_to_one_exec_per_probe_and_says_so() -> None:
+    probes = [_p(f"p{i}", f"echo {i}") for i in range(4)]
+    shell = LocalShell(garble=True)
+    run = run_probes(shell, probes)
+    assert run.mode == "per-probe"
+    assert run.fallback_reason is not None and "markers missing or garbled" in run.fallback_reason
+    assert shell.execs == 1 + 4
+    assert {n: o.stdout for n, o in run.outputs.items()} == {f"p{i}": f"{i}\n" for i in range(4)}
+
+
+def test_exec_error_falls_back_too() -> None:
+    probes = [_p(f"p{i}", f"echo {i}") for i in range(3)]
+    run = run_probes(LocalShell(raise_on_batch=True), probes)
+    assert run.mode == "per-probe" and "OSError: channel closed" in (run.fallback_reason or "")
+    assert run.facts() == {"p0": "0\n", "p1": "1\n", "p2": "2\n"}
+
+
+def test_parse_rejects_missing_markers() -> None:
+    probes = [_p("a", "echo a"), _p("b", "echo b")]
+    script, token = build_script(probes)
+    with pytest.raises(BatchError, match="b"):
+        parse_output(f"{token} BEGIN a\nx\n{token} STDERR a\n\n".encode(), token, probes)
+    assert token in script
+
+
+def test_family_specific_text_is_chosen_on_the_guest() -> None:
+    probe = Probe(
+        name="fam",
+        script="echo default\n",
+        family_scripts={"debian": "echo deb\n", "rhel": "echo rpm\n"},
+    )
+    run = run_probes(LocalShell(), [probe])
+    with open("/etc/os-release") as fh:
+        family = detect_family(fh.read())
+    expected = {"debian": "deb\n", "rhel": "rpm\n"}.get(family, "default\n")
+    assert run.family == family
+    assert run.outputs["fam"].stdout == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "family"),
+    [
+        ('ID=debian\nVERSION_ID="12"\n', "debian"),
+        ("ID=ubuntu\nID_LIKE=debian\n", "debian"),
+        ('ID="rhel"\nID_LIKE="fedora"\n', "rhel"),
+        ('ID="almalinux"\nID_LIKE="rhel centos fedora"\n', "rhel"),
+        ('ID="sles"\nID_LIKE="suse"\n', "suse"),
+        ('ID="opensuse-leap"\nID_LIKE="suse opensuse"\n', "suse"),
+        ("ID=mariner\n", "azurelinux"),
+        ("ID=azurelinux\n", "azurelinux"),
+        ("ID=alpine\n", "unknown"),
+    ],
+)
+def test_detect_family(text: str, family: str) -> None:
+    assert detect_family(text) == family
+
+
+def test_all_builtin_probes_run_on_this_host_in_one_exec() -> None:
+    """The real probe texts are valid shell and each yields its fact (as a non-root user)."""
+    shell = LocalShell()
+    run = run_probes(shell, PROBES.values())
+    assert shell.execs == 1 and run.mode == "batch"
+    assert set(run.outputs) == set(PROBES)
+    for name, out in run.outputs.items():
+        assert out.exit_status == 0, (name, out.stderr)
+    assert "machine=" in run.outputs["uname"].stdout
+    assert set(sections(run.outputs["sshd"].stdout)) >= {"effective", "main_config"}
+
+
+def test_probes_use_absolute_paths_for_sbin_tools() -> None:
+    """Pitfall 10: a non-root Debian session has no /sbin in PATH."""
+    assert "/usr/sbin/sshd" in PROBES["sshd"].script
+    assert "/bin/lsblk" in PROBES["block_devices"].script
+    script, _ = build_script(list(PROBES.values()))
+    assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in script
+
+
+def test_run_checks_on_a_session_collects_only_needed_probes() -> None:
+    from checks.registry import CHECKS, load_builtin_checks
+
+    load_builtin_checks()
+    shell = LocalShell()
+    checks = [CHECKS.get("os_arch_64bit"), CHECKS.get("openssl_version")]
+    run = run_checks(shell, checks)
+    assert shell.execs == 1
+    assert set(run.probe_timings) == {"uname", "openssl"}
+    assert [r.check_id for r in run.results] == ["os_arch_64bit", "openssl_version"]
+    assert run.batch_mode == "batch" and run.policy_name == "marketplace"
+    assert run.footprint["user"] == "tester"
+    assert run.run_facts()["batch_mode"] == "batch"
