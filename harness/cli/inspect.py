@@ -143,7 +143,7 @@ def _print_human(inspection: ImageInspection, results: list[Result]) -> None:
 
 
 @click.command("inspect")
-@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("image", type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 def inspect_command(image: Path, as_json: bool) -> int:
     """Inspect IMAGE offline: format, VHD footer, sizes, partitions, and the image/disk checks.
