@@ -7,6 +7,14 @@ file-system signatures); the online probes of a running VM can add their own ver
 
 from __future__ import annotations
 
+from checks.disk_online import (
+    ONLINE_DISK_FACTS,
+    lvm_online,
+    merge,
+    online_if_collected,
+    root_partition_online,
+    swap_online,
+)
 from checks.image import IMAGE_FACT, image_fact
 from checks.model import Facts, Outcome, Params, Severity, Status
 from checks.registry import check
@@ -110,7 +118,7 @@ def _or_skipped(outcome: Outcome | None) -> Outcome:
     area="disk",
     severity=Severity.FAIL,
     required="No. of Swap Partitions: 0",
-    facts=(IMAGE_FACT,),
+    facts=(IMAGE_FACT, *ONLINE_DISK_FACTS),
     ms_test_name="Swap Partition on OS Disk",
     selftest_id=41,
     tags=BOTH,
@@ -118,7 +126,7 @@ def _or_skipped(outcome: Outcome | None) -> Outcome:
 def no_swap_on_os_disk(facts: Facts, params: Params) -> Outcome:
     """No swap partition on the OS disk, by partition type (0x82, the Linux swap GUID) or by the
     ``SWAPSPACE2`` signature; swap belongs on the resource disk."""
-    return _or_skipped(swap_offline(facts))
+    return merge(swap_offline(facts), online_if_collected(facts, swap_online))
 
 
 @check(
@@ -127,7 +135,7 @@ def no_swap_on_os_disk(facts: Facts, params: Params) -> Outcome:
     area="disk",
     severity=Severity.WARNING,
     required="1",
-    facts=(IMAGE_FACT,),
+    facts=(IMAGE_FACT, *ONLINE_DISK_FACTS),
     ms_test_name="Root Partition on OS Disk",
     selftest_id=42,
     tags=BOTH,
@@ -135,7 +143,7 @@ def no_swap_on_os_disk(facts: Facts, params: Params) -> Outcome:
 def single_root_partition(facts: Facts, params: Params) -> Outcome:
     """Counts Linux root-capable partitions (a Linux root GUID, or a Linux type holding ext2/3/4,
     xfs or btrfs); more than one is a warning ("a single root partition is recommended")."""
-    return _or_skipped(root_offline(facts))
+    return merge(root_offline(facts), online_if_collected(facts, root_partition_online))
 
 
 @check(
@@ -144,9 +152,9 @@ def single_root_partition(facts: Facts, params: Params) -> Outcome:
     area="disk",
     severity=Severity.WARNING,
     required="standard partitions (no LVM)",
-    facts=(IMAGE_FACT,),
+    facts=(IMAGE_FACT, *ONLINE_DISK_FACTS),
     tags=BOTH,
 )
 def no_lvm_os_disk(facts: Facts, params: Params) -> Outcome:
     """No LVM physical volume (type 0x8e / the Linux LVM GUID, or an ``LVM2 001`` label)."""
-    return _or_skipped(lvm_offline(facts))
+    return merge(lvm_offline(facts), online_if_collected(facts, lvm_online))

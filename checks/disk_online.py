@@ -8,6 +8,8 @@ both sources when both are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from checks.common import clip, key_values, lsblk_pairs, section
 from checks.model import Facts, Outcome, Status
 
@@ -77,7 +79,7 @@ def root_partition_online(facts: Facts) -> Outcome:
     if split:
         names = ", ".join(f"{r['MOUNTPOINT']} on {r['NAME']}" for r in split)
         return Outcome(
-            Status.FAIL, f"Root Partition: {count}", f"root filesystem split: {names}", evidence
+            Status.WARNING, f"Root Partition: {count}", f"root filesystem split: {names}", evidence
         )
     return Outcome(Status.PASS, f"Root Partition: {count}", f"/ on {root} (/dev/{disk})", evidence)
 
@@ -98,14 +100,19 @@ def lvm_online(facts: Facts) -> Outcome:
     )
 
 
+def online_if_collected(facts: Facts, judge: Callable[[Facts], Outcome]) -> Outcome | None:
+    """``judge(facts)`` when the online disk facts were collected, else None."""
+    return judge(facts) if "block_devices" in facts else None
+
+
 def merge(offline: Outcome | None, online: Outcome | None) -> Outcome:
     """Combine the offline and online verdicts: the worse status wins, both are reported."""
     if offline is None and online is None:
         return Outcome(Status.SKIPPED, "", "no facts")
-    if offline is None:
+    if offline is None or (offline.status is Status.SKIPPED and online is not None):
         assert online is not None
         return online
-    if online is None:
+    if online is None or online.status is Status.SKIPPED:
         return offline
     order = [Status.PASS, Status.SKIPPED, Status.WARNING, Status.FAIL, Status.ERROR]
     worst = max(offline, online, key=lambda o: order.index(o.status))
