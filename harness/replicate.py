@@ -626,7 +626,7 @@ def _run(
                 f"blob differs (size {blob_size}, digest {str(meta.get(META_DIGEST))[:12]})"
             )
             if verify_only:
-                rec.state = "failed"
+                rec.state, rec.error = "failed", rec.precheck
             else:
                 pending.append(slot)
             continue
@@ -642,7 +642,11 @@ def _run(
             )
             continue
         t0 = time.monotonic()
-        remote = remote_digest(slot.blob, threads=threads)
+        try:
+            remote = remote_digest(slot.blob, threads=threads)
+        except Exception as exc:
+            rec.state, rec.error = "failed", f"pre-check digest: {_short(exc)}"
+            continue
         rec.digest = remote.digest
         rec.duration_s = round(time.monotonic() - t0, 3)
         if remote.digest == digest:
@@ -650,7 +654,8 @@ def _run(
             rec.precheck = "already replicated: size and recomputed digest match"
         else:
             rec.precheck = "digest mismatch: the replica was altered or is corrupt"
-            slot.blob.set_blob_metadata(_metadata(digest, size, STATE_FAILED))
+            with contextlib.suppress(Exception):
+                slot.blob.set_blob_metadata(_metadata(digest, size, STATE_FAILED))
             if verify_only:
                 rec.state, rec.error = "failed", rec.precheck
             else:
