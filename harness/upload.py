@@ -397,18 +397,23 @@ def fan_out(
             def release(_f: Future[None]) -> None:
                 window.release()
 
-            for index in range(len(pieces)):
-                if stop.is_set() or all(t.error is not None for t in targets):
-                    break
-                window.acquire()
-                fut = pool.submit(work, index)
-                fut.add_done_callback(release)
-                futures.append(fut)
-            for fut in futures:
-                exc = fut.exception()
-                if exc is not None:  # a read error: the source is unusable for everyone
-                    stop.set()
-                    raise exc
+            try:
+                for index in range(len(pieces)):
+                    if stop.is_set() or all(t.error is not None for t in targets):
+                        break
+                    window.acquire()
+                    fut = pool.submit(work, index)
+                    fut.add_done_callback(release)
+                    futures.append(fut)
+                for fut in futures:
+                    exc = fut.exception()
+                    if exc is not None:  # a read error: the source is unusable for everyone
+                        raise exc
+            except BaseException:
+                # SIGINT/SIGTERM or a read error: queued pieces return at once, in-flight ones
+                # finish, and the journals below keep what was acknowledged.
+                stop.set()
+                raise
     finally:
         os.close(fd)
         for t in targets:
