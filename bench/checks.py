@@ -1,0 +1,106 @@
+"""Benchmark: the check phase on a booted good test image, batched versus one exec per check.
+
+Boots the cached good image under QEMU (TCG here), waits until cloud-init and systemd settle, then
+times, over one SSH connection:
+
+* **batched**: every probe the online checks need, in ONE generated script and ONE exec
+  (``harness.probe_runner.run_probes``), then evaluation;
+* **per check** (the way testinfra-style suites run): for each check, one exec per fact it reads,
+  nothing shared between checks.
+
+Prints the median of ``--runs`` rounds of each and the ratio (target: batched ≥ 5× faster and
+under 2 s). ``VMCERT_BENCH_HOST=host:port:user:key`` measures an already running host instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from checks.probes import PROBES, probes_for  # noqa: E402
+from checks.registry import select_checks  # noqa: E402
+from harness.probe_runner import run_probes  # noqa: E402
+
+
+def per_check(session: Any, checks: list[Any]) -> tuple[float, int]:
+    """testinfra-style: every check runs its own commands, one exec each, nothing cached."""
+    started = time.monotonic()
+    execs = 0
+    for check in checks:
+        facts: dict[str, str] = {}
+        for probe in probes_for(check.facts):
+            run = run_probes(session, [probe], batch=False)
+            execs += run.execs
+            facts.update(run.facts())
+        check.run(facts)
+    return time.monotonic() - started, execs
+
+
+def batched(session: Any, checks: list[Any]) -> tuple[float, int]:
+    """All probes in one exec, then every evaluation."""
+    started = time.monotonic()
+    needed = {f for c in checks for f in c.facts}
+    run = run_probes(session, probes_for(needed))
+    facts = run.facts()
+    for check in checks:
+        check.run(facts)
+    if run.mode != "batch":
+        raise SystemExit(f"batch fell back: {run.fallback_reason}")
+    return time.monotonic() - started, run.execs
+
+
+def measure(session: Any, runs: int) -> None:
+    checks = select_checks(tag="online")
+    probes = probes_for({f for c in checks for f in c.facts})
+    print(f"{len(checks)} online checks, {len(probes)} probes (of {len(PROBES)})")
+    batched(session, checks)  # warm caches on the guest (page cache, sudo timestamp)
+    b_times, p_times = [], []
+    b_execs = p_execs = 0
+    for _ in range(runs):  # interleaved, so host drift hits both alike
+        t, b_execs = batched(session, checks)
+        b_times.append(t)
+        t, p_execs = per_check(session, checks)
+        p_times.append(t)
+    b, p = statistics.median(b_times), statistics.median(p_times)
+    print(f"batched   : {b:6.2f} s median ({b_execs} exec)   runs {[round(x, 2) for x in b_times]}")
+    print(f"per check : {p:6.2f} s median ({p_execs} execs) runs {[round(x, 2) for x in p_times]}")
+    print(f"ratio     : {p / b:5.1f}x faster batched (target ≥ 5x); batched under 2 s: {b < 2.0}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    target = os.environ.get("VMCERT_BENCH_HOST")
+    if target:
+        from harness.ssh import SshSession
+
+        host, port, user, key = target.split(":", 3)
+        with SshSession.connect(host, int(port), user, key_path=key) as session:
+            measure(session, args.runs)
+        return 0
+    from harness.platforms import BootOptions, get_platform
+    from images.recipe import build_test_image
+
+    image = build_test_image("good")
+    started = time.monotonic()
+    with get_platform("qemu").booted(image, BootOptions()) as machine:
+        states = machine.wait_settled()
+        print(
+            f"booted and settled in {time.monotonic() - started:.1f} s "
+            f"({machine.facts.get('accel')}; {states})"
+        )
+        with machine.session() as session:
+            measure(session, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
