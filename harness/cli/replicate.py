@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from harness.console import interactive, notice, stdout
+from harness.errors import VmcertError
 from harness.replicate import STRATEGIES, ReplicationRecord, replicate_image
 from harness.storage_config import install_redaction, redact
 
@@ -133,6 +134,17 @@ def print_summary(record: ReplicationRecord) -> None:
             f"{rate:.1f}",
         )
     stdout.print(table)
+    approval = record.approval
+    if approval.get("approved"):
+        how = f"approved by {approval.get('report')}"
+    elif approval.get("forced"):
+        how = "forced with --force (not approved)"
+    else:
+        how = str(approval.get("note"))
+    stdout.print(
+        f"approval: {how}; image data read {record.source_reads:g} time(s) for sending",
+        markup=False,
+    )
     for r in record.regions:
         if r.error:
             stdout.print(redact(f"{r.region}: {r.error}"), markup=False)
@@ -256,11 +268,17 @@ def replicate_command(
             "trust_metadata": trust_metadata,
             "limit_rate": limit_rate * 2**20 if limit_rate else None,
         }
-        if interactive():
-            with RichProgress() as bars:
-                record = replicate_image(image, names, progress=bars, **kwargs)
-        else:
-            record = replicate_image(image, names, progress=PlainProgress(), **kwargs)
+        try:
+            if interactive():
+                with RichProgress() as bars:
+                    record = replicate_image(image, names, progress=bars, **kwargs)
+            else:
+                record = replicate_image(image, names, progress=PlainProgress(), **kwargs)
+        except VmcertError as exc:
+            # The one-line message printed by the CLI must not carry a secret either.
+            exc.args = (redact(str(exc)),)
+            logging.getLogger(__name__).error("%s", exc)
+            raise
         if verify_only:
             record.approval = {
                 "approved": None,
