@@ -167,12 +167,17 @@ class Machine:
             teardown = self._teardown
         if teardown is None:
             return
-        with _signals_deferred():
+        with signals_deferred():
             teardown()
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back for the block (main thread only); they arrive right after.
+
+    Teardown runs under it: ``timeout(1)`` signals both the harness and its process group, and a
+    second signal must not abort a half-done teardown (seen in practice: files left behind).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return

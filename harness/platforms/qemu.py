@@ -46,6 +46,7 @@ from harness.platforms.base import (
     BootOptions,
     Machine,
     Platform,
+    signals_deferred,
 )
 from harness.seed import SEED_USER, build_seed_iso
 from harness.ssh import NOTE_EPHEMERAL, NOTE_PINNED, SshSession, wait_for_ssh
@@ -343,6 +344,10 @@ class _Run:
 
     def teardown(self) -> None:
         """Stop QEMU (QMP quit, then SIGKILL by PID) and remove the run's files."""
+        with signals_deferred():
+            self._teardown()
+
+    def _teardown(self) -> None:
         proc = self.process
         if proc is not None and proc.poll() is None:
             if qmp_quit(self.qmp_socket):
@@ -376,6 +381,8 @@ class QemuMachine(Machine):
     _run: _Run | None = field(default=None, repr=False)
     first_key: str | None = None
     """Fingerprint of the host key seen on the first (readiness) connection."""
+    _ready: SshSession | None = field(default=None, repr=False)
+    """The readiness connection, handed to the first :meth:`session` call (saves a login)."""
 
     def serial_events(self) -> list[tuple[float, str]]:
         """Serial lines with host-clock seconds since QEMU was started."""
@@ -406,8 +413,17 @@ class QemuMachine(Machine):
             self.facts["host_key_note"] = NOTE_EPHEMERAL
 
     def session(self, *, timeout: float = 10.0, retries: int = 3) -> SshSession:
+        ready, self._ready = self._ready, None
+        if ready is not None and ready.active:
+            return ready
         self.refresh_host_key_pin()
         return super().session(timeout=timeout, retries=retries)
+
+    def destroy(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready.close()
+        super().destroy()
 
     def wait_settled(self, timeout: float | None = None) -> dict[str, str]:
         states = super().wait_settled(timeout)
@@ -506,7 +522,6 @@ class QemuPlatform(Platform):
         )
         ready = time.monotonic() - run.started
         first_key = session.host_key_fingerprint
-        session.close()
         qemu_pid = run.process.pid if run.process else 0
         facts = {
             "platform": self.name,
@@ -544,6 +559,7 @@ class QemuPlatform(Platform):
             _teardown=run.teardown,
             _run=run,
             first_key=first_key,
+            _ready=session,
         )
         machine.refresh_host_key_pin()
         return machine
@@ -584,7 +600,7 @@ class QemuPlatform(Platform):
             command = [
                 QEMU,
                 "-name",
-                f"vmcert-{directory.name}",
+                directory.name,
                 *accel.qemu_args,
                 "-machine",
                 "q35",

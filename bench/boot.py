@@ -1,0 +1,103 @@
+"""Boot benchmark: QEMU start → first successful SSH command, next to the guest's own sshd start.
+
+Both times are host-clock seconds since QEMU was started: the sshd time is when systemd's
+"Started ... OpenBSD Secure Shell server" line reached the serial log (timestamped by the
+harness's serial watcher). The ratio first-command / sshd-started is the harness's overhead
+(polling, key exchange, login, one command); the target is < 1.03.
+
+Each run also records a host CPU calibration (a fixed sha256 loop), because TCG timings on a
+shared host drift by up to 2x (local-boot pitfall 20). ``BENCH_BOOT_RUNS`` (default 1) sets the
+number of boots; ``BENCH_BOOT_ACCEL`` (default auto) the acceleration.
+
+Exit status 0 when the median ratio is under the target, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.platforms.base import BootOptions  # noqa: E402
+from harness.platforms.qemu import QemuMachine, QemuPlatform  # noqa: E402
+
+TARGET = 1.03
+SSHD_MARKERS = ("Started ssh.service", "OpenBSD Secure Shell server")
+
+
+def calibrate() -> float:
+    """Seconds for a fixed CPU job (sha256 over 64 MiB); bigger means a slower host right now."""
+    block = b"\x5a" * (1 << 20)
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    for _ in range(64):
+        digest.update(block)
+    return time.perf_counter() - started
+
+
+def one_run(image: Path, accel: str) -> dict[str, float | str]:
+    calibration = calibrate()
+    machine = QemuPlatform().boot(image, BootOptions(accel=accel, boot_timeout=900))
+    try:
+        assert isinstance(machine, QemuMachine) and machine._run is not None
+        origin = machine._run.started
+        with machine.session() as session:
+            result = session.run("uname -a")
+        first_command = time.monotonic() - origin
+        if not result.ok:
+            raise SystemExit(f"uname -a failed: {result.stderr_text}")
+        events = machine.serial_events()
+        sshd = next(
+            (stamp for stamp, line in events if any(m in line for m in SSHD_MARKERS)), None
+        )
+        kernel = next((stamp for stamp, line in events if "Linux version" in line), None)
+        return {
+            "accel": machine.facts["accel"],
+            "calibration_s": calibration,
+            "kernel_s": kernel if kernel is not None else float("nan"),
+            "sshd_started_s": sshd if sshd is not None else float("nan"),
+            "ssh_ready_s": float(machine.facts["qemu_start_to_ssh_s"]),
+            "first_command_s": first_command,
+            "ratio": first_command / sshd if sshd else float("nan"),
+        }
+    finally:
+        machine.destroy()
+
+
+def main() -> int:
+    from images.recipe import build_test_image
+
+    runs = int(os.environ.get("BENCH_BOOT_RUNS", "1"))
+    accel = os.environ.get("BENCH_BOOT_ACCEL", "auto")
+    image = build_test_image("good")
+    print(f"boot bench: {image.name}, {runs} run(s), accel={accel}")
+    print(
+        f"{'run':>3} {'accel':>5} {'calib':>6} {'kernel':>7} {'sshd up':>8} "
+        f"{'ssh ok':>7} {'1st cmd':>8} {'ratio':>6}"
+    )
+    ratios: list[float] = []
+    for index in range(1, runs + 1):
+        row = one_run(image, accel)
+        ratios.append(float(row["ratio"]))
+        print(
+            f"{index:>3} {row['accel']:>5} {row['calibration_s']:>6.2f} {row['kernel_s']:>7.2f} "
+            f"{row['sshd_started_s']:>8.2f} {row['ssh_ready_s']:>7.2f} "
+            f"{row['first_command_s']:>8.2f} {row['ratio']:>6.3f}",
+            flush=True,
+        )
+    median = statistics.median(ratios)
+    verdict = "PASS" if median < TARGET else "FAIL"
+    print(
+        f"overhead ratio (first SSH command / guest sshd started), median: {median:.3f} "
+        f"(target < {TARGET}) {verdict}"
+    )
+    return 0 if median < TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""``vmcert boot`` end to end: the good test image under QEMU (TCG here), one command, teardown.
+
+Asserts the command ran, timings were printed, the candidate's bytes are unchanged (sha256), and
+nothing was left behind: no file in the run directory and no process mentioning it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.mark.e2e
+def test_boot_runs_a_command_and_leaves_nothing(tmp_path: Path) -> None:
+    from images.recipe import build_test_image
+
+    image = build_test_image("good")
+    before = _sha256(image)
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        ["vmcert", "boot", str(image), "--run-dir", str(run_dir), "--timeout", "900"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CI": "1"},
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Linux vmcert-guest "), proc.stdout
+    assert "timings: start→SSH ready" in proc.stderr
+    assert "platform qemu" in proc.stderr and "gen 1" in proc.stderr
+    assert "QEMU started" in proc.stderr
+    assert list(run_dir.iterdir()) == []
+    found = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert found.returncode == 1, found.stdout
+    assert _sha256(image) == before  # the candidate was only a read-only backing file

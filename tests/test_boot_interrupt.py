@@ -1,0 +1,101 @@
+"""SIGINT delivered to ``vmcert boot`` at each phase leaves no process and no file behind.
+
+Phases: before QEMU starts (held there by the ``VMCERT_TEST_PAUSE`` hook), while waiting for SSH,
+and during a remote command. Each run checks exit code 130, an empty run directory, and that no
+process still mentions the run directory (the overlay path is on QEMU's command line).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+BOOT_TIMEOUT = "900"  # TCG on a shared 2-core host can take minutes (local-boot §3)
+
+
+@pytest.fixture(scope="module")
+def good_image() -> Path:
+    from images.recipe import build_test_image
+
+    return build_test_image("good")
+
+
+def _interrupt_at(
+    image: Path, run_dir: Path, marker: str, extra: list[str], env: dict[str, str], delay: float
+) -> tuple[int, str]:
+    """Start ``vmcert boot``, wait for ``marker`` on stderr, wait ``delay``, send SIGINT."""
+    run_dir.mkdir()
+    process = subprocess.Popen(
+        ["vmcert", "boot", str(image), "--run-dir", str(run_dir), "--timeout", BOOT_TIMEOUT]
+        + extra,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CI": "1", **env},
+    )
+    assert process.stderr is not None
+    seen = b""
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + float(BOOT_TIMEOUT) + 60
+    try:
+        while marker.encode() not in seen:
+            assert time.monotonic() < deadline, f"never saw {marker!r}: {seen.decode()}"
+            assert process.poll() is None, f"exited early: {seen.decode()}"
+            if selector.select(timeout=1.0):
+                seen += os.read(process.stderr.fileno(), 65536)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, (seen + rest).decode(errors="replace")
+
+
+def _assert_nothing_left(run_dir: Path) -> None:
+    assert list(run_dir.iterdir()) == [], f"left behind: {list(run_dir.rglob('*'))}"
+    found = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert found.returncode == 1, f"processes still running: {found.stdout}"
+
+
+@pytest.mark.e2e
+def test_sigint_before_qemu_starts(good_image: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    code, err = _interrupt_at(
+        good_image,
+        run_dir,
+        "test pause at before-qemu",
+        [],
+        {"VMCERT_TEST_PAUSE": "before-qemu:120"},
+        0.5,
+    )
+    assert code == 130, err
+    assert "QEMU started" not in err
+    assert "interrupted" in err
+    _assert_nothing_left(run_dir)
+
+
+@pytest.mark.e2e
+def test_sigint_while_waiting_for_ssh(good_image: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    code, err = _interrupt_at(good_image, run_dir, "QEMU started", [], {}, 4.0)
+    assert code == 130, err
+    assert "running:" not in err  # it really was still waiting for SSH
+    _assert_nothing_left(run_dir)
+
+
+@pytest.mark.e2e
+def test_sigint_during_a_command(good_image: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    code, err = _interrupt_at(
+        good_image, run_dir, "running: sleep 600", ["--command", "sleep 600"], {}, 2.0
+    )
+    assert code == 130, err
+    _assert_nothing_left(run_dir)
