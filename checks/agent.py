@@ -91,7 +91,10 @@ def waagent_auto_update(facts: Facts, params: Params) -> Outcome:
     title="Swap is configured for the resource disk only",
     area="agent",
     severity=Severity.WARNING,
-    required="waagent: ResourceDisk.Format=y + EnableSwap; cloud-init: ResourceDisk.Format=n, EnableSwap=n",
+    required=(
+        "waagent: ResourceDisk.Format=y + EnableSwap; "
+        "cloud-init: ResourceDisk.Format=n, EnableSwap=n"
+    ),
     facts=["waagent_conf"],
     tags=BOTH,
 )
@@ -111,7 +114,10 @@ def resource_disk_swap_config(facts: Facts, params: Params) -> Outcome:
     fmt = conf.get("ResourceDisk.Format", "").lower()
     swap = conf.get("ResourceDisk.EnableSwap", "").lower()
     size = conf.get("ResourceDisk.SwapSizeMB", "")
-    actual = f"Provisioning.Agent={agent} Format={fmt or '-'} EnableSwap={swap or '-'} SwapSizeMB={size or '-'}"
+    actual = (
+        f"Provisioning.Agent={agent} Format={fmt or '-'} "
+        f"EnableSwap={swap or '-'} SwapSizeMB={size or '-'}"
+    )
     evidence = clip(f"{k}={v}" for k, v in sorted(conf.items()))
     if via_cloud_init:
         if fmt.startswith("y") or swap.startswith("y"):

@@ -69,8 +69,8 @@ def family(facts: Facts) -> str:
 def footprint_users(facts: Facts) -> set[str]:
     """Accounts the harness itself added or logged in with (never counted against the image).
 
-    Read from the ``harness_footprint`` fact that :func:`harness.probe_runner.run_checks` injects from
-    ``Machine.facts["harness_footprint"]`` (keys ``user``/``users``).
+    Read from the ``harness_footprint`` fact that :func:`harness.probe_runner.run_checks`
+    injects (keys ``user``/``users``: the login user of the harness).
     """
     fp: Any = facts.get("harness_footprint") or {}
     users: set[str] = set()

@@ -169,9 +169,10 @@ def sack_kernel_patch(facts: Facts, params: Params) -> Outcome:
             return Outcome(
                 Status.FAIL, actual, f"older than {floor} (S1 table)", required=f"≥ {floor}"
             )
-    floor = SACK_UPSTREAM.get(_series(release))
-    if floor is None:
+    fixed = SACK_UPSTREAM.get(_series(release))
+    if fixed is None:
         return Outcome(Status.FAIL, actual, "kernel series predates every SACK-fixed release")
+    floor = fixed
     upstream = re.match(r"\d+\.\d+\.\d+", release)
     if upstream and version_ge(upstream.group(0), floor):
         return Outcome(Status.PASS, actual, f"≥ upstream {floor}", required=f"≥ {floor}")

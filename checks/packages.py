@@ -213,4 +213,3 @@ def repos_configured(facts: Facts, params: Params) -> Outcome:
             evidence,
         )
     return Outcome(Status.PASS, actual, "security and updates repositories configured", evidence)
-

@@ -105,7 +105,9 @@ def network_dhcp(facts: Facts, params: Params) -> Outcome:
         line for line in (secs.get("addresses") or "").splitlines() if f" {dev} " in f" {line} "
     ]
     # "dynamic" = a lease lifetime (DHCP); "proto dhcp" on the route says the same
-    dynamic = [a for a in addrs if " dynamic" in a] or (["proto dhcp"] if "proto dhcp" in route else [])
+    dynamic = [a for a in addrs if " dynamic" in a] or (
+        ["proto dhcp"] if "proto dhcp" in route else []
+    )
     rules = (secs.get("persistent_rules") or "").split()
     evidence = clip(
         [route, *addrs, *(f"config: {c}" for c in (secs.get("config_files") or "").split())]

@@ -134,7 +134,8 @@ def load_policy(spec: str | None, checks: Iterable[Check] | None = None) -> Poli
     path = Path(spec)
     if not path.is_file():
         raise ConfigError(
-            f"policy {spec!r} is neither a profile ({', '.join(PROFILES)}) nor an existing TOML file"
+            f"policy {spec!r} is neither a profile ({', '.join(PROFILES)}) "
+            "nor an existing TOML file"
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -133,7 +133,7 @@ def _probe_block(p: Probe, token: str, index: int) -> str:
         lines.append("esac")
     else:
         lines.append(_heredoc(p.script, delim).replace("{name}", fname))
-    timeout = max(1, int(round(p.timeout)))
+    timeout = max(1, round(p.timeout))
     lines.append(f"vmcert_run {p.name} {fname} {timeout} {int(p.max_output)} {STDERR_CAP}")
     return "\n".join(lines) + "\n"
 
@@ -329,10 +329,7 @@ def _session_of(target: Any, settle_timeout: float | None) -> tuple[Any, dict[st
             "added": "nothing; the login user of an existing host is treated as the deploy user",
         }
         return target, footprint, None
-    if hasattr(target, "wait_settled"):
-        states = target.wait_settled(settle_timeout)
-    else:
-        states = {}
+    states = target.wait_settled(settle_timeout) if hasattr(target, "wait_settled") else {}
     facts = getattr(target, "facts", {}) or {}
     raw = facts.get("harness_footprint")
     footprint = dict(raw) if isinstance(raw, Mapping) else {"added": str(raw or "")}

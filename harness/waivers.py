@@ -119,7 +119,8 @@ def load_waivers(path: str | Path, known_checks: Iterable[str] | None = None) ->
         extra = set(raw) - _KEYS
         if extra:
             raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(sorted(extra))}; allowed: {', '.join(sorted(_KEYS))}"
+                f"{where}: unknown key(s) {', '.join(sorted(extra))}; "
+                f"allowed: {', '.join(sorted(_KEYS))}"
             )
         check = raw.get("check")
         if not isinstance(check, str) or not check:

@@ -110,7 +110,7 @@ def test_third_party_check_through_a_real_entry_point(tmp_path: Path) -> None:
     """A dist-info directory on sys.path registers ``vmcert.checks`` entry points, as pip would."""
     (tmp_path / "vmcert_demo_checks.py").write_text(
         textwrap.dedent(
-            '''
+            """
             from checks.model import Outcome, Severity, Status
             from checks.registry import check
 
@@ -119,12 +119,14 @@ def test_third_party_check_through_a_real_entry_point(tmp_path: Path) -> None:
                    facts=["os_release"], tags=["online"])
             def DEMO(facts, params):
                 return Outcome(Status.PASS, "ok", "demo check ran")
-            '''
+            """
         )
     )
     dist = tmp_path / "vmcert_demo_checks-0.1.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vmcert-demo-checks\nVersion: 0.1\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: vmcert-demo-checks\nVersion: 0.1\n"
+    )
     (dist / "entry_points.txt").write_text("[vmcert.checks]\ndemo_motd = vmcert_demo_checks:DEMO\n")
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
     proc = vmcert("checks", "--json", env=env)

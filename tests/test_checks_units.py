@@ -292,13 +292,18 @@ def test_hyperv_initramfs_debian_listing() -> None:
         "usr/lib/modules/6.1.0-28-cloud-amd64/kernel/drivers/scsi/hv_storvsc.ko\n"
     )
     assert run("hyperv_initramfs", {"initramfs_modules": text}).status is P
-    only_vmbus = text.replace("usr/lib/modules/6.1.0-28-cloud-amd64/kernel/drivers/scsi/hv_storvsc.ko\n", "")
+    only_vmbus = text.replace(
+        "usr/lib/modules/6.1.0-28-cloud-amd64/kernel/drivers/scsi/hv_storvsc.ko\n", ""
+    )
     result = run("hyperv_initramfs", {"initramfs_modules": only_vmbus})
     assert result.status is F and "hv_storvsc" in result.message
 
 
 def test_generalized_uses_boot_time() -> None:
-    base = "btime=1000\n### host_keys\n{keys}### dhcp_leases\n### waagent\n### cloud_instances\n### resolv_conf\nabsent\n"
+    base = (
+        "btime=1000\n### host_keys\n{keys}### dhcp_leases\n### waagent\n"
+        "### cloud_instances\n### resolv_conf\nabsent\n"
+    )
     fresh = base.format(keys="1050 /etc/ssh/ssh_host_ed25519_key\n")
     stale = base.format(keys="900 /etc/ssh/ssh_host_ed25519_key\n")
     assert run("generalized", {"deprovision_state": fresh}).status is P
