@@ -92,18 +92,26 @@ def generalized(facts: Facts, params: Params) -> Outcome:
     tags=BOTH,
 )
 def network_dhcp(facts: Facts, params: Params) -> Outcome:
-    """The interface of the default route has a DHCP (``dynamic``) IPv4 address, and neither
+    """The default-route interface (without a default route: the first non-loopback one) has a
+    DHCP (``dynamic``) IPv4 address, and neither
     70-persistent-net.rules nor 75-persistent-net-generator.rules exists (they pin a MAC address
     that changes on every deployment)."""
     secs = sections(str(facts["network"]))
     route = (secs.get("default_route") or "").strip()
+    all_addrs = [ln for ln in (secs.get("addresses") or "").splitlines() if ln.strip()]
     m = re.search(r"\bdev (\S+)", route)
-    if not m:
-        return Outcome(Status.FAIL, "no default route", "the network did not come up")
-    dev = m.group(1)
-    addrs = [
-        line for line in (secs.get("addresses") or "").splitlines() if f" {dev} " in f" {line} "
-    ]
+    if m:
+        dev = m.group(1)
+    else:
+        # no default route (e.g. QEMU user networking with restrict=on offers no gateway):
+        # judge the first non-loopback interface that has an IPv4 address
+        others = [
+            ln.split()[1] for ln in all_addrs if len(ln.split()) > 1 and ln.split()[1] != "lo"
+        ]
+        if not others:
+            return Outcome(Status.FAIL, "no IPv4 address", "the network did not come up")
+        dev = others[0]
+    addrs = [line for line in all_addrs if f" {dev} " in f" {line} "]
     # "dynamic" = a lease lifetime (DHCP); "proto dhcp" on the route says the same
     dynamic = [a for a in addrs if " dynamic" in a] or (
         ["proto dhcp"] if "proto dhcp" in route else []
@@ -189,6 +197,7 @@ BOOT_LOG_IGNORE: tuple[tuple[str, str], ...] = (
     ),
     (r"Broken pipe", "a client closed early"),
     (r"ignoring", "informational"),
+    (r"calibrate_delay_direct\(\) failed to get a good estimate", "BogoMIPS calibration under TCG"),
 )
 
 
