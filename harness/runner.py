@@ -97,6 +97,8 @@ def _offline_results(inspection: Any, checks: list[Check], ctx: _Context) -> lis
     skipped_result = _api("harness.waivers", "skipped_result")
     results: list[Result] = []
     for item in checks:
+        if not set(item.facts) & set(facts):
+            continue  # judged online only: listing it as an offline skip would be noise
         if item.id in not_run:
             results.append(skipped_result(item, not_run[item.id]))
         else:
@@ -105,10 +107,8 @@ def _offline_results(inspection: Any, checks: list[Check], ctx: _Context) -> lis
 
 
 def _offline_facts(inspection: Any) -> dict[str, Any]:
-    facts = getattr(inspection, "facts", None)
-    if facts is None:
-        facts = inspection.to_dict()
-    return dict(facts)
+    """The facts offline inspection provides: the ``image`` fact (the ImageInspection)."""
+    return {"image": inspection}
 
 
 def _waiver_list(entries: list[Any]) -> list[Waiver]:
@@ -239,9 +239,10 @@ def _guest_identity(facts: dict[str, Any]) -> dict[str, str]:
 
 def _write_probe_outputs(directory: Path, facts: dict[str, Any]) -> None:
     for name, value in facts.items():
+        if not isinstance(value, str | bytes):
+            continue  # offline objects (the image inspection) are in the JSON report already
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(name))[:80]
-        text = value if isinstance(value, str | bytes) else json.dumps(value, default=str)
-        write_text(directory / f"{safe}.txt", sanitize.clean(text, 1024 * 1024))
+        write_text(directory / f"{safe}.txt", sanitize.clean(value, 1024 * 1024))
 
 
 def _destroy(machine: Any, keep: bool, image: Path) -> None:

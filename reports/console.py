@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,7 +25,7 @@ def tables(run: RunReport) -> list[Table]:
     for image in run.images:
         c = image.counts()
         summary.add_row(
-            escape(sanitize.short(image.path)),
+            escape(sanitize.short(PurePath(image.path).name)),
             escape(image.platform),
             f"[{_STYLE[image.verdict]}]{image.verdict}[/]",
             str(c["pass"]),

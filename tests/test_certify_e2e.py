@@ -1,0 +1,79 @@
+"""End to end: certify the good and the defective test image in ONE run with every reporter.
+
+Boots two real VMs under QEMU, one after the other (TCG: about a minute each).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+import xmlschema
+
+from reports.json_report import load_schema
+
+JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-consumer.xsd"
+
+
+@pytest.mark.e2e
+def test_certify_good_and_defective(
+    good_image: Path, defective_image: Path, tmp_path: Path
+) -> None:
+    from images.recipe import VARIANTS
+
+    out = tmp_path / "out"
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "harness.cli", "certify", str(good_image), str(defective_image),
+        "--run-dir", str(run_dir), "--retries", "1", "--keep", "never",
+        "--report", f"json:{out / 'report.json'}",
+        "--report", f"junit:{out / 'junit.xml'}",
+        "--report", f"selftest:{out / 'selftest.json'}",
+        "--report", f"html:{out / 'report.html'}",
+        "--report", f"console:{out / 'summary.txt'}",
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=_env())
+    assert proc.returncode == 1, proc.stderr[-4000:]
+
+    document = json.loads((out / "report.json").read_text())
+    jsonschema.validate(document, load_schema())
+    good, bad = document["images"]
+    assert good["verdict"] == "certified", good["failing_checks"]
+    assert bad["verdict"] == "failed"
+    assert set(good["failing_checks"]) == set(VARIANTS["good"].expected_failures)
+    assert set(bad["failing_checks"]) == set(VARIANTS["defective"].expected_failures)
+    for image in (good, bad):
+        assert image["image"]["sparse_digest"] and image["image"]["virtual_size"]
+        assert image["infra"]["error"] is None
+        assert {"inspect", "boot", "checks"} <= set(image["timings"])
+        assert any(r["source"] == "online" for r in image["results"])
+        assert Path(image["artifacts"]["run_json"]).is_file()
+        assert Path(image["artifacts"]["serial_log"]).stat().st_size > 0
+
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(out / "junit.xml"))
+    suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
+    assert len(suites) == 2 and int(suites[0].get("failures", "x")) == 0
+    assert int(suites[1].get("failures", "0")) + int(suites[1].get("errors", "0")) >= len(
+        VARIANTS["defective"].expected_failures
+    )
+
+    selftest = json.loads((out / "selftest.json").read_text())
+    assert [d["TestResult"] for d in selftest] == ["Pass", "Fail"]
+    assert selftest[0]["OSDistro"] == "debian" and selftest[0]["KernelFullVersion"]
+
+    page = (out / "report.html").read_text()
+    assert "Serial log" in page and "http://" not in page and "https://" not in page
+    assert "failed" in (out / "summary.txt").read_text()
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env["CI"] = "1"  # plain progress lines
+    return env
