@@ -20,12 +20,19 @@ from reports.json_report import load_schema
 JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-consumer.xsd"
 
 
+@pytest.fixture(scope="module")
+def test_images() -> tuple[Path, Path]:
+    """The good and the defective test image (built once, then reused from the cache)."""
+    from images.recipe import build_test_image
+
+    return build_test_image("good"), build_test_image("defective")
+
+
 @pytest.mark.e2e
-def test_certify_good_and_defective(
-    good_image: Path, defective_image: Path, tmp_path: Path
-) -> None:
+def test_certify_good_and_defective(test_images: tuple[Path, Path], tmp_path: Path) -> None:
     from images.recipe import VARIANTS
 
+    good_image, defective_image = test_images
     out = tmp_path / "out"
     run_dir = tmp_path / "run"
     command = [
