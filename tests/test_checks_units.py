@@ -344,3 +344,17 @@ def test_online_swap_on_resource_disk_is_fine_but_swapfile_on_root_is_not() -> N
     assert run("no_swap_on_os_disk", {"block_devices": block, "swap": resource}).status is P
     result = run("no_swap_on_os_disk", {"block_devices": block, "swap": on_root})
     assert result.status is F and "/swapfile" in result.evidence
+
+
+def test_network_dhcp_without_default_route_judges_first_interface() -> None:
+    net = (
+        "### default_route\n### addresses\n"
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+        "2: eth0    inet 10.0.2.15/24 metric 1024 brd 10.0.2.255 scope global dynamic eth0\\"
+        "       valid_lft 86250sec preferred_lft 86250sec\n"
+        "### persistent_rules\n### config_files\n/etc/systemd/network/50-dhcp.network\n"
+    )
+    result = run("network_dhcp", {"network": net})
+    assert result.status is P and result.actual == "eth0: dynamic (DHCP)"
+    static = net.replace(" dynamic", "")
+    assert run("network_dhcp", {"network": static}).status is F
