@@ -208,6 +208,19 @@ class _Context:
     offline_checks: list[Check]
     online_checks: list[Check]
     cancel: threading.Event = field(default_factory=threading.Event)
+    machines: set[Any] = field(default_factory=set)
+    """Machines alive right now, so an interrupt can tear them all down at once."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def destroy_all(self) -> None:
+        """Interrupt path: destroy every live machine (``Machine.destroy`` is idempotent)."""
+        with self.lock:
+            alive = list(self.machines)
+        for machine in alive:
+            try:
+                machine.destroy()
+            except Exception:  # teardown of the others must go on
+                continue
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,6 +320,8 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
         try:
             progress.update(path, "boot", f"attempt {attempt}")
             machine = _boot(platform, path, image_dir, attempt)
+            with ctx.lock:
+                ctx.machines.add(machine)
             report.timings["boot"] = time.monotonic() - attempt_started
             phase = "settle"
             progress.update(path, "settle", "cloud-init / systemd")
@@ -328,12 +343,16 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
             report.infra_error = None
             break
         except InfraError as exc:
+            if ctx.cancel.is_set():
+                break  # the run is being interrupted: this is not an infrastructure failure
             elapsed = time.monotonic() - attempt_started
             report.infra_attempts.append(InfraAttempt(attempt, phase, str(exc), elapsed))
             report.infra_error = f"{phase} failed after {attempt} attempt(s): {exc}"
             progress.update(path, f"{phase} failed", f"attempt {attempt}: {exc}")
         finally:
             if machine is not None:
+                with ctx.lock:
+                    ctx.machines.discard(machine)
                 progress.update(path, "teardown")
                 teardown_started = time.monotonic()
                 _save_serial(machine, image_dir, report, attempt)
@@ -484,9 +503,11 @@ def certify(images: Sequence[Path], options: CertifyOptions) -> tuple[RunReport,
                 try:
                     reports = [f.result() for f in futures]
                 except BaseException:
-                    ctx.cancel.set()  # running images finish their teardown; queued ones stop
+                    # queued images never start; running ones lose their VM now and stop
+                    ctx.cancel.set()
                     for future in futures:
                         future.cancel()
+                    ctx.destroy_all()
                     raise
     run.images = reports
     run.finished = _now()

@@ -189,3 +189,15 @@ def test_verdict_rules() -> None:
     assert clean.verdict == "infra_error"
     run.images = [good, clean]
     assert run.verdict == "infra_error"
+
+
+def test_json_report_meets_the_replication_contract(tmp_path: Path) -> None:
+    """H6's approval gate reads this report: certified images pass it, failed ones do not."""
+    replicate = pytest.importorskip("harness.replicate")
+    path = tmp_path / "report.json"
+    get_reporter("json").write(sample_run(), path)
+    good, bad = sample_run().images
+    assert good.sparse_digest and bad.sparse_digest
+    assert replicate.check_approval(path, good.sparse_digest, force=False)["approved"] is True
+    with pytest.raises(replicate.ApprovalError, match="'failed'"):
+        replicate.check_approval(path, bad.sparse_digest, force=False)
