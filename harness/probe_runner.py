@@ -145,24 +145,27 @@ VMCERT_DIR=$(mktemp -d /tmp/vmcert-probes.XXXXXX) || exit 97
 trap 'rm -rf "$VMCERT_DIR"' EXIT
 %(family)s
 printf '%%s FAMILY %%s\n' "%(token)s" "$VMCERT_FAMILY"
-vmcert_ms() { t=$(date +%%s%%N 2>/dev/null); case "$t" in *N*|'') echo $(( $(date +%%s) * 1000 ));; *) echo $(( t / 1000000 ));; esac; }
+vmcert_ms() {  # fork-free milliseconds since boot (read and arithmetic are shell builtins)
+  read _up _idle </proc/uptime; _c=${_up#*.}; VMCERT_MS=$(( ${_up%%%%.*} * 1000 + ${_c#0} * 10 ))
+}
+VMCERT_TIMEOUT=$(command -v timeout)
 vmcert_run() {
   _n=$1; _f=$2; _t=$3; _cap=$4; _ecap=$5
-  _s=$(vmcert_ms)
-  if command -v timeout >/dev/null 2>&1; then
-    timeout -k 2 "$_t" sh "$VMCERT_DIR/$_f" </dev/null >"$VMCERT_DIR/$_f.out" 2>"$VMCERT_DIR/$_f.err"
+  vmcert_ms; _s=$VMCERT_MS
+  if [ -n "$VMCERT_TIMEOUT" ]; then
+    "$VMCERT_TIMEOUT" -k 2 "$_t" sh "$VMCERT_DIR/$_f" </dev/null >"$VMCERT_DIR/$_f.out" 2>"$VMCERT_DIR/$_f.err"
   else
     sh "$VMCERT_DIR/$_f" </dev/null >"$VMCERT_DIR/$_f.out" 2>"$VMCERT_DIR/$_f.err"
   fi
   _rc=$?
-  _e=$(vmcert_ms)
-  _ob=$(wc -c <"$VMCERT_DIR/$_f.out"); _eb=$(wc -c <"$VMCERT_DIR/$_f.err")
+  vmcert_ms; _e=$VMCERT_MS
+  _ob=$(wc -c <"$VMCERT_DIR/$_f.out"); _eb=0
+  [ -s "$VMCERT_DIR/$_f.err" ] && _eb=$(wc -c <"$VMCERT_DIR/$_f.err")
   printf '%(token)s BEGIN %%s\n' "$_n"
-  head -c "$_cap" "$VMCERT_DIR/$_f.out"
+  [ "$_ob" -gt 0 ] && head -c "$_cap" "$VMCERT_DIR/$_f.out"
   printf '\n%(token)s STDERR %%s\n' "$_n"
-  head -c "$_ecap" "$VMCERT_DIR/$_f.err"
+  [ "$_eb" -gt 0 ] && head -c "$_ecap" "$VMCERT_DIR/$_f.err"
   printf '\n%(token)s END %%s rc=%%d out=%%d err=%%d ms=%%d\n' "$_n" "$_rc" "$_ob" "$_eb" $((_e - _s))
-  rm -f "$VMCERT_DIR/$_f" "$VMCERT_DIR/$_f.out" "$VMCERT_DIR/$_f.err"
 }
 """
 
