@@ -155,14 +155,17 @@ class Progress:
         from harness.console import interactive
 
         self._lock = threading.Lock()
-        self._state = {str(p): ("queued", time.monotonic(), "") for p in images}
+        # image -> [phase, started (None while queued), detail]
+        self._state: dict[str, list[Any]] = {str(p): ["queued", None, ""] for p in images}
         self._live: Any = None
         if interactive():
             from rich.live import Live
 
             from harness.console import stderr
 
-            self._live = Live(self._table(), console=stderr, refresh_per_second=2, transient=True)
+            self._live = Live(
+                console=stderr, get_renderable=self._table, refresh_per_second=2, transient=True
+            )
 
     def __enter__(self) -> Progress:
         if self._live is not None:
@@ -180,8 +183,11 @@ class Progress:
         for column in ("Image", "Phase", "Elapsed", "Detail"):
             table.add_column(column)
         now = time.monotonic()
-        for image, (phase, since, detail) in self._state.items():
-            table.add_row(image, phase, f"{now - since:5.0f} s", detail)
+        with self._lock:
+            rows = [(image, *state) for image, state in self._state.items()]
+        for image, phase, started, detail in rows:
+            elapsed = "" if started is None else f"{now - started:5.0f} s"
+            table.add_row(Path(image).name, phase, elapsed, detail)
         return table
 
     def update(self, image: Path, phase: str, detail: str = "") -> None:
@@ -189,13 +195,12 @@ class Progress:
         from harness.console import notice
 
         with self._lock:
-            _, since, _ = self._state.get(str(image), (phase, time.monotonic(), ""))
-            started = since if phase != "queued" else time.monotonic()
-            self._state[str(image)] = (phase, started, detail)
-            if self._live is not None:
-                self._live.update(self._table())
-                return
-        notice(f"{image.name}: {phase}{f' ({detail})' if detail else ''}")
+            state = self._state.setdefault(str(image), ["queued", None, ""])
+            state[0], state[2] = phase, detail
+            if state[1] is None:
+                state[1] = time.monotonic()
+        if self._live is None:
+            notice(f"{image.name}: {phase}{f' ({detail})' if detail else ''}")
 
 
 @dataclass
