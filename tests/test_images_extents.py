@@ -186,3 +186,15 @@ def test_digest_and_extents_agree_with_definition(
     for offset, length in extents.ranges:
         outside[offset : offset + length] = bytes(length)
     assert not outside.strip(b"\0")
+
+
+def test_sparse_digest_update_and_feed_mix_in_order() -> None:
+    content = bytearray(3 * CHUNK)
+    content[100:200] = b"a" * 100
+    content[CHUNK : 2 * CHUNK] = b"b" * CHUNK
+    content[2 * CHUNK + 5] = 1
+    mixed = SparseDigest()
+    mixed.feed(100, bytes(content[100:200]))  # partial chunk 0, still being assembled
+    mixed.update(1, bytes(content[CHUNK : 2 * CHUNK]))  # flushes chunk 0 first
+    mixed.feed(2 * CHUNK + 5, b"\x01")
+    assert mixed.hexdigest() == _reference_digest(bytes(content))
