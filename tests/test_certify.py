@@ -134,3 +134,14 @@ def test_cli_exit_codes(vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]) -> N
     with pytest.raises(SystemExit) as exc:
         main(["certify", "--report", "pdf:x.pdf", str(vhd)])
     assert exc.value.code == ExitCode.USAGE
+
+
+def test_probe_outputs_are_sanitized_and_capped(tmp_path: Path) -> None:
+    from harness.runner import _write_probe_outputs
+
+    hostile = b"\x00\x1b[31m\xff" + b"B" * 10_000_000
+    _write_probe_outputs(tmp_path, {"dmesg": hostile, "../evil name": "x", "image": object()})
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == [".._evil_name.txt", "dmesg.txt"]
+    text = (tmp_path / "dmesg.txt").read_text(encoding="utf-8")
+    assert len(text) < 1_100_000 and text.startswith("\\x00\\xff") and "characters cut" in text
