@@ -14,14 +14,17 @@ Exit status 0 when the median ratio is under the target, 1 otherwise.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script, sys.path[0] is bench/, where bench/inspect.py would shadow the stdlib module
+# that dataclasses imports: put the repository root there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
 
 from harness.platforms.base import BootOptions  # noqa: E402
 from harness.platforms.qemu import QemuMachine, QemuPlatform  # noqa: E402
@@ -52,9 +55,7 @@ def one_run(image: Path, accel: str) -> dict[str, float | str]:
         if not result.ok:
             raise SystemExit(f"uname -a failed: {result.stderr_text}")
         events = machine.serial_events()
-        sshd = next(
-            (stamp for stamp, line in events if any(m in line for m in SSHD_MARKERS)), None
-        )
+        sshd = next((stamp for stamp, line in events if any(m in line for m in SSHD_MARKERS)), None)
         kernel = next((stamp for stamp, line in events if "Linux version" in line), None)
         return {
             "accel": machine.facts["accel"],

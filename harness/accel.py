@@ -146,7 +146,7 @@ def kvm_verdict(*, refresh: bool = False) -> tuple[bool, str]:
     if not refresh:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             data = json.loads(cache.read_text())
-            return bool(data["works"]), str(data["reason"]) + " (cached for this host boot)"
+            return bool(data["works"]), str(data["reason"]) + "; verdict cached for this host boot"
     works, reason = probe_kvm()
     with contextlib.suppress(OSError):
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -167,4 +167,4 @@ def choose_accel(requested: str = "auto") -> Accel:
     works, reason = kvm_verdict()
     if works:
         return kvm(reason)
-    return tcg(f"KVM not usable ({reason}); using TCG, timeouts x{TCG_TIMEOUT_SCALE:g}")
+    return tcg(f"KVM not usable: {reason}. Using TCG, timeouts x{TCG_TIMEOUT_SCALE:g}")

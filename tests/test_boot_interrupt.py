@@ -32,8 +32,16 @@ def _interrupt_at(
     """Start ``vmcert boot``, wait for ``marker`` on stderr, wait ``delay``, send SIGINT."""
     run_dir.mkdir()
     process = subprocess.Popen(
-        ["vmcert", "boot", str(image), "--run-dir", str(run_dir), "--timeout", BOOT_TIMEOUT]
-        + extra,
+        [
+            "vmcert",
+            "boot",
+            str(image),
+            "--run-dir",
+            str(run_dir),
+            "--timeout",
+            BOOT_TIMEOUT,
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "CI": "1", **env},

@@ -23,7 +23,8 @@ from harness.keys import generate_keypair
 from harness.ssh import NOTE_EPHEMERAL, NOTE_PINNED, SshSession, fingerprint
 
 SSHD = Path("/usr/sbin/sshd")
-TEST_USER = "vmcert-sshtest"
+# one user per test process: several people may run the suite on one host at once
+TEST_USER = f"vmcert-t{os.getpid()}"
 
 
 def free_port() -> int:
