@@ -289,7 +289,7 @@ def main() -> int:
             print(
                 f"  {r.region}: {r.state} via {r.strategy}, sent {r.bytes_sent} B "
                 f"({r.bytes_sent / extents.data_bytes:.4f} x data), "
-                f"{r.duration_s:.1f} s incl. verify"
+                f"writing {r.send_s:.1f} s, verify {r.verify_s:.1f} s"
             )
         print(
             f"  image data read for sending: {record.source_reads:.3f} times (target: once); "

@@ -308,14 +308,14 @@ class RateLimit:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def take(self, n: int) -> None:
-        """Wait for this send's slot."""
+    def take(self, n: int, stop: threading.Event) -> None:
+        """Wait for this send's slot (or until ``stop`` is set)."""
         with self._lock:
             now = time.monotonic()
             start = max(self._next, now)
             self._next = start + n / self.rate
         if start > now:
-            time.sleep(start - now)
+            stop.wait(start - now)
 
 
 def pread_exact(fd: int, length: int, offset: int) -> bytes:
@@ -369,10 +369,10 @@ def fan_out(
         with stats_lock:
             stats.source_bytes_read += length
         for t in needed:
+            if limiter is not None:
+                limiter.take(length, stop)
             if t.error is not None or stop.is_set():
                 continue
-            if limiter is not None:
-                limiter.take(length)
             try:
                 t.blob.upload_page(data, offset=offset, length=length, validate_content=True)
             except BaseException as exc:  # one region's failure must not stop the others

@@ -363,3 +363,44 @@ def test_approval_gating(azurite: Azurite, tmp_path: Path, cache: Path) -> None:
         "replicate", *base, "--force", "--report", str(tmp_path / "c.json"), env=env, cwd=tmp_path
     )
     assert both.returncode == 2
+
+
+def test_sigterm_exits_130_keeps_the_journal_and_a_rerun_resumes(
+    azurite: Azurite, tmp_path: Path, cache: Path
+) -> None:
+    env: dict[str, str] = {"VMCERT_CACHE_DIR": str(cache)}
+    cfg = write_config(tmp_path / "storage.toml", azurite, ["eastus"], env)
+    image = make_image(tmp_path / "term.vhd", size_mib=96, seed=8, extents=8)
+    args = [
+        sys.executable, "-m", "harness.cli", "replicate", str(image), "--to", "eastus",
+        "--config", str(cfg), "--force", "--offer", "term", "--threads", "2",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        [*args, "--limit-rate", "8", "--record", "term.json"],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while _journal_done(cache) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the upload ended before it could be interrupted"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 20, "queued pieces must not be sent after SIGTERM"
+    assert "vmcert: error: interrupted by SIGTERM" in err
+    assert "Traceback" not in err
+    kept = _journal_done(cache)
+    assert kept >= 2
+
+    rerun = subprocess.run(
+        [*args, "--record", "rerun.json"], env={**os.environ, **env}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    region = json.loads((tmp_path / "rerun.json").read_text())["regions"][0]
+    assert region["state"] == "replicated" and region["bytes_resumed"] > 0
