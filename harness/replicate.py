@@ -720,7 +720,14 @@ def _run(
         return
 
     # 4. Server-side strategies, each region falling back along its plan.
-    source_url = source_sas_url(primary.region, primary.blob) if others else None
+    source_url = None
+    if others:
+        # Read-only and short-lived: it only has to outlive the slowest copy.
+        ttl = dt.timedelta(seconds=copy_deadline_s) + dt.timedelta(minutes=15)
+        try:
+            source_url = source_sas_url(primary.region, primary.blob, ttl=ttl)
+        except Exception as exc:
+            log.warning("region %s: cannot make a read SAS: %s", primary.region.name, _short(exc))
     for slot in others:
         served = False
         for name in plans[slot.region.name]:
