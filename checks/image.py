@@ -41,14 +41,21 @@ def _skipped(message: str) -> Outcome:
     return Outcome(Status.SKIPPED, "", message)
 
 
-def convert_command(image: ImageInspection) -> str:
-    """The ``qemu-img convert`` command that makes a fixed VHD of ``image``."""
-    src = PurePath(image.path)
-    dst = src.with_name(src.stem + ("-fixed.vhd" if src.suffix.lower() == ".vhd" else ".vhd"))
-    fmt = image.format.qemu_name or "raw"
+def convert_command(
+    image: ImageInspection, *, src: str | None = None, fmt: str | None = None
+) -> str:
+    """The ``qemu-img convert`` command that makes a fixed VHD of ``image``.
+
+    The output is named after the image (``disk.qcow2`` → ``disk.vhd``, ``disk.vhd`` →
+    ``disk-fixed.vhd``); ``src``/``fmt`` convert an intermediate file instead.
+    """
+    original = PurePath(image.path)
+    suffix = "-fixed.vhd" if original.suffix.lower() == ".vhd" else ".vhd"
+    dst = original.with_name(original.stem + suffix)
+    fmt = fmt or image.format.qemu_name or "raw"
     return (
         f"qemu-img convert -f {fmt} -O vpc -o subformat=fixed,force_size "
-        f"{shlex.quote(str(src))} {shlex.quote(str(dst))}"
+        f"{shlex.quote(src or str(original))} {shlex.quote(str(dst))}"
     )
 
 
@@ -75,11 +82,19 @@ def vhd_format(facts: Facts, params: Params) -> Outcome:
         return Outcome(Status.PASS, actual, "fixed VHD footer (disk type 2)")
     command = convert_command(image)
     if image.virtual_size is not None and image.virtual_size % MiB:
-        fmt = image.format.qemu_name or "raw"
-        command = (
-            f"qemu-img resize -f {fmt} {shlex.quote(image.path)} {_round_mib(image.virtual_size)}"
-            f" && {command}"
-        )
+        # The size must become a whole MiB first; qemu-img resizes raw files reliably (not vpc).
+        size = _round_mib(image.virtual_size)
+        src = shlex.quote(image.path)
+        if image.format is ImageFormat.RAW:
+            command = f"qemu-img resize -f raw {src} {size} && {command}"
+        else:
+            original = PurePath(image.path)
+            tmp = str(original.with_name(original.stem + "-resized.raw"))
+            command = (
+                f"qemu-img convert -f {image.format.qemu_name} -O raw {src} {shlex.quote(tmp)} && "
+                f"qemu-img resize -f raw {shlex.quote(tmp)} {size} && "
+                + convert_command(image, src=tmp, fmt="raw")
+            )
     return Outcome(
         Status.FAIL,
         actual,

@@ -459,7 +459,8 @@ def _read_gpt(read: Read, sector0: bytes, disk_size: int, name: str) -> Partitio
         if primary.alternate_lba != last_lba:
             problems.append(
                 f"primary GPT header puts the backup at sector {primary.alternate_lba}, but the "
-                f"disk's last sector is {last_lba} (disk resized without fixing the GPT?)"
+                f"disk's last sector is {last_lba} (disk resized? fix: sfdisk --relocate "
+                "gpt-bak-std <raw disk>)"
             )
         backup = (
             backup_at_end

@@ -306,3 +306,15 @@ def test_our_footer_and_qemu_fixed_vhd_give_the_same_verdicts(work: Path, good: 
         handle.seek(-FOOTER_SIZE, 2)
         assert parse_footer(handle.read()).disk_type == DiskType.FIXED
     assert build_footer(GOOD_SIZE)[:8] == b"conectix"
+
+
+def test_vhd_format_command_resizes_off_mib_images_through_raw(work: Path) -> None:
+    dyn = work / "chs.vhd"
+    raw = raw_disk(work / "chs.raw", 64 * MiB)
+    run("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", raw, dyn)
+    result = _results(dyn)["vhd_format"]  # qemu rounded the size up to a CHS geometry
+    assert result.status is Status.FAIL
+    resized = work / "chs-resized.raw"
+    assert f"qemu-img convert -f vpc -O raw {dyn} {resized} && " in result.message
+    assert f"qemu-img resize -f raw {resized} {65 * MiB} && " in result.message
+    assert result.message.endswith(f"{resized} {work / 'chs-fixed.vhd'}")
