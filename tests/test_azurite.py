@@ -102,3 +102,35 @@ def test_storage_up_status_down_keeps_data_across_account_changes(tmp_path: Path
     assert down.returncode == 0 and "stopped" in down.stdout
     assert _vmcert("storage", "status", env=env).returncode == 1
     assert not (tmp_path / "state" / "azurite-data").exists()
+
+
+def test_replicate_without_config_runs_a_temporary_azurite(tmp_path: Path) -> None:
+    import json
+    import socket
+
+    image = tmp_path / "tiny.vhd"
+    with open(image, "wb") as fh:
+        fh.truncate(4 * 1024 * 1024 + 512)
+        fh.write(b"\x42" * 65536)
+    env = {
+        "VMCERT_STATE_DIR": str(tmp_path / "state"),  # no `storage up` instance there
+        "VMCERT_CACHE_DIR": str(tmp_path / "cache"),
+        "VMCERT_STORAGE_CONFIG": "",
+    }
+    run = _vmcert(
+        "replicate",
+        str(image),
+        "--force",
+        "--to",
+        "eastus,westus",
+        "--record",
+        str(tmp_path / "r.json"),
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["storage"].startswith("embedded Azurite at http://127.0.0.1:")
+    assert [r["state"] for r in record["regions"]] == ["replicated", "replicated"]
+    port = int(record["storage"].rsplit(":", 1)[1])
+    with socket.socket() as sock:  # stopped when the run ended
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
