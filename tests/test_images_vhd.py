@@ -23,7 +23,15 @@ from images.vhd import (
     parse_footer,
     probe_format,
 )
-from tests.test_images_builders import SMALL_DOS, SMALL_GPT, MiB, put_bytes, raw_disk, run
+from tests.test_images_builders import (
+    SMALL_DOS,
+    SMALL_GPT,
+    MiB,
+    put_bytes,
+    put_fs,
+    raw_disk,
+    run,
+)
 
 
 def _probe(path: Path) -> ImageFormat:
@@ -82,7 +90,7 @@ def test_detects_every_format_from_bytes_not_name(tmp_path: Path) -> None:
     os.rename(raw, renamed)
     assert _probe(renamed) is ImageFormat.RAW
     qcow = inspect_image(tmp_path / "qcow2-qcow2.raw")
-    assert qcow.virtual_size == 64 * MiB and qcow.partition_table is None
+    assert qcow.virtual_size == 64 * MiB and qcow.partition_table is not None
     vhdx = inspect_image(tmp_path / "vhdx-vhdx.raw")
     assert vhdx.virtual_size == 64 * MiB
 
@@ -199,3 +207,50 @@ def test_inspect_on_mutated_vhd_files_raises_only_project_errors(
     put_bytes(path, 0, b"\0" * 8)
     with contextlib.suppress(VmcertError):
         inspect_image(path)
+
+
+def test_qcow2_partitions_are_read_through_l1_l2(tmp_path: Path) -> None:
+    raw = raw_disk(tmp_path / "q.raw", 64 * MiB, SMALL_GPT)
+    put_fs(raw, 10240, "ext4", 32 * MiB, tmp_path)
+    qcow = tmp_path / "q.qcow2"
+    run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow)
+    expected = inspect_image(raw).partition_table
+    got = inspect_image(qcow)
+    assert got.format is ImageFormat.QCOW2 and got.partition_table == expected
+    assert got.partition_table is not None
+    assert got.partition_table.partitions[1].filesystem == "ext4"
+    packed = tmp_path / "c.qcow2"
+    run("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, packed)
+    compressed = inspect_image(packed)
+    assert compressed.partition_table is None and "compressed" in compressed.partition_note
+    child = tmp_path / "child.qcow2"
+    run("qemu-img", "create", "-f", "qcow2", "-b", qcow, "-F", "qcow2", child)
+    backed = inspect_image(child)
+    assert backed.partition_table is not None and "backing file" in backed.partition_note
+
+
+@pytest.fixture(scope="module")
+def qcow2_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    work = tmp_path_factory.mktemp("qc")
+    raw = raw_disk(work / "r.raw", 8 * MiB, "label: gpt\nstart=2048, type=linux\n")
+    qcow = work / "r.qcow2"
+    run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow)
+    return qcow.read_bytes()
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(st.tuples(st.integers(4, 111), st.integers(0, 255)), min_size=1, max_size=8))
+def test_mutated_qcow2_headers_raise_only_project_errors(
+    tmp_path: Path, qcow2_bytes: bytes, mutations: list[tuple[int, int]]
+) -> None:
+    data = bytearray(qcow2_bytes)
+    for at, value in mutations:
+        data[at] = value
+    qcow = tmp_path / "m.qcow2"
+    qcow.write_bytes(bytes(data))
+    with contextlib.suppress(VmcertError):
+        inspect_image(qcow)
