@@ -269,6 +269,10 @@ class SparseDigest:
             raise ValueError(
                 f"offset {offset} is before the end of the previous data ({self._fed_to})"
             )
+        if offset % CHUNK == 0 and len(data) == CHUNK and not isinstance(data, memoryview):
+            self.update(offset // CHUNK, data)  # a whole chunk: hash it without copying
+            self._fed_to = offset + CHUNK
+            return
         view = memoryview(data).cast("B")
         pos = 0
         while pos < len(view):

@@ -198,3 +198,10 @@ def test_sparse_digest_update_and_feed_mix_in_order() -> None:
     mixed.update(1, bytes(content[CHUNK : 2 * CHUNK]))  # flushes chunk 0 first
     mixed.feed(2 * CHUNK + 5, b"\x01")
     assert mixed.hexdigest() == _reference_digest(bytes(content))
+    fed = SparseDigest()
+    fed.feed(100, bytes(content[100:200]))
+    fed.feed(CHUNK, bytes(content[CHUNK : 2 * CHUNK]))  # whole aligned chunk: fast path
+    fed.feed(2 * CHUNK + 5, b"\x01")
+    assert fed.hexdigest() == mixed.hexdigest()
+    with pytest.raises(ValueError):
+        fed.feed(CHUNK, bytes(CHUNK))
