@@ -37,6 +37,8 @@ if not os.environ.get("VMCERT_DEBUG_SSH"):
     _paramiko_log.setLevel(logging.CRITICAL)
 _paramiko_log.addHandler(logging.NullHandler())
 
+_log = logging.getLogger("vmcert.ssh")
+
 DEFAULT_MAX_OUTPUT = 1 << 20
 """Bytes kept per stream (stdout, stderr); the rest is counted in ``*_dropped``."""
 
@@ -485,7 +487,7 @@ def wait_for_ssh(
     """
     deadline = time.monotonic() + timeout
     banner = 1.5
-    delay = 0.25
+    delay = 0.1
     last: _Failure | None = None
     attempts = 0
     while True:
@@ -511,6 +513,15 @@ def wait_for_ssh(
             )
         except (OSError, EOFError, paramiko.SSHException) as exc:
             last = _Failure(exc, time.monotonic() - started)
+            _log.debug(
+                "attempt %d to %s:%d failed after %.2f s (banner timeout %.1f s): %s",
+                attempts,
+                host,
+                port,
+                last.elapsed,
+                banner,
+                last.describe(),
+            )
             if last.fatal:
                 raise InfraError(
                     _failure_message(host, port, user, key_path, last, attempts)
@@ -523,6 +534,7 @@ def wait_for_ssh(
             # extra second of delay after sshd comes up counts against the boot overhead.
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             continue
+        _log.debug("attempt %d succeeded after %.2f s", attempts, time.monotonic() - started)
         return SshSession._wrap(client, host, port, user, policy, host_keys, False, NOTE_PINNED)
     reason = last.describe() if last else "no attempt made"
     raise InfraError(

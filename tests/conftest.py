@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from harness.platforms.base import Machine
 
 
 def _build(variant: str) -> Path:
@@ -28,3 +33,14 @@ def good_image() -> Path:
 def defective_image() -> Path:
     """The cached planted-defect variant (fixed VHD); see images.recipe.VARIANTS["defective"]."""
     return _build("defective")
+
+
+@pytest.fixture(scope="session")
+def good_vm(good_image: Path) -> Iterator[Machine]:
+    """The good image booted ONCE with the qemu platform and settled, shared by every read-only
+    e2e test (mark them ``e2e``). Do not change the guest's state from a test that uses it."""
+    from harness.platforms import BootOptions, QemuPlatform
+
+    with QemuPlatform().booted(good_image, BootOptions(boot_timeout=900)) as machine:
+        machine.wait_settled()
+        yield machine

@@ -23,10 +23,8 @@ def _sha256(path: Path) -> str:
 
 
 @pytest.mark.e2e
-def test_boot_runs_a_command_and_leaves_nothing(tmp_path: Path) -> None:
-    from images.recipe import build_test_image
-
-    image = build_test_image("good")
+def test_boot_runs_a_command_and_leaves_nothing(good_image: Path, tmp_path: Path) -> None:
+    image = good_image
     before = _sha256(image)
     run_dir = tmp_path / "run"
     proc = subprocess.run(

@@ -19,13 +19,6 @@ import pytest
 BOOT_TIMEOUT = "900"  # TCG on a shared 2-core host can take minutes (local-boot §3)
 
 
-@pytest.fixture(scope="module")
-def good_image() -> Path:
-    from images.recipe import build_test_image
-
-    return build_test_image("good")
-
-
 def _interrupt_at(
     image: Path, run_dir: Path, marker: str, extra: list[str], env: dict[str, str], delay: float
 ) -> tuple[int, str]:
