@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from checks.model import Result, Status
@@ -91,6 +92,8 @@ def inspection_document(
 def _print_human(inspection: ImageInspection, results: list[Result]) -> None:
     from harness.console import stdout
 
+    # Logs are not 80 columns wide: without a terminal, give the tables room instead of folding.
+    out = stdout if stdout.is_terminal else Console(highlight=False, width=max(stdout.width, 150))
     facts = Table(show_header=False, box=None, pad_edge=False)
     facts.add_column(style="bold")
     facts.add_column()
@@ -111,7 +114,7 @@ def _print_human(inspection: ImageInspection, results: list[Result]) -> None:
         )
     else:
         facts.add_row("Partitions", f"{table.kind.upper()}, {len(table.partitions)} partition(s)")
-    stdout.print(facts)
+    out.print(facts)
     if table is not None and table.partitions:
         parts = Table(title="Partitions", title_justify="left")
         for column in ("#", "start sector", "size", "type", "name", "signature"):
@@ -125,21 +128,21 @@ def _print_human(inspection: ImageInspection, results: list[Result]) -> None:
                 p.name,
                 p.filesystem,
             )
-        stdout.print(parts)
+        out.print(parts)
     checks = Table(title="Offline checks", title_justify="left")
     for column in ("check", "status", "actual", "required", "message"):
         checks.add_column(column, overflow="fold")
     for r in results:
         style = _STYLE.get(r.status, "")
         checks.add_row(r.check_id, f"[{style}]{r.status}[/]", r.actual, r.required, r.message)
-    stdout.print(checks)
+    out.print(checks)
     failed = [r.check_id for r in results if r.failed]
     warned = [r.check_id for r in results if r.status is Status.WARNING]
     if failed:
-        stdout.print(f"[bold red]FAIL[/]: {', '.join(failed)}")
+        out.print(f"[bold red]FAIL[/]: {', '.join(failed)}")
     else:
         extra = f" ({len(warned)} warning(s))" if warned else ""
-        stdout.print(f"[green]PASS[/]: nothing failed{extra}")
+        out.print(f"[green]PASS[/]: nothing failed{extra}")
 
 
 @click.command("inspect")
