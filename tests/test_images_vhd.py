@@ -254,3 +254,33 @@ def test_mutated_qcow2_headers_raise_only_project_errors(
     qcow.write_bytes(bytes(data))
     with contextlib.suppress(VmcertError):
         inspect_image(qcow)
+
+
+@pytest.fixture(scope="module")
+def dynamic_vhd_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    work = tmp_path_factory.mktemp("dyn")
+    raw = raw_disk(work / "r.raw", 8 * MiB, "label: gpt\nstart=2048, type=linux\n")
+    dyn = work / "r.vhd"
+    run("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", raw, dyn)
+    return dyn.read_bytes()
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(st.tuples(st.integers(512, 2048 + 511), st.integers(0, 255)), max_size=8))
+def test_mutated_dynamic_vhd_headers_and_bat_raise_only_project_errors(
+    tmp_path: Path, dynamic_vhd_bytes: bytes, mutations: list[tuple[int, int]]
+) -> None:
+    data = bytearray(dynamic_vhd_bytes)
+    for at, value in mutations:  # the dynamic header (512..1535) and the start of the BAT
+        data[at] = value
+    path = tmp_path / "m.vhd"
+    path.write_bytes(bytes(data))
+    try:
+        inspection = inspect_image(path)
+    except VmcertError:
+        return
+    assert inspection.format is ImageFormat.VHD_DYNAMIC
