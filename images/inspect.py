@@ -15,7 +15,14 @@ from pathlib import Path
 from harness.errors import ImageFormatError, InputError
 from images.extents import ExtentMap, data_extents, open_image
 from images.partitions import PartitionTable, read_partition_table
-from images.vhd import FOOTER_SIZE, FormatProbe, ImageFormat, VhdFooter, probe_format
+from images.vhd import (
+    FOOTER_SIZE,
+    FormatProbe,
+    ImageFormat,
+    VhdFooter,
+    probe_format,
+    vhdx_layout,
+)
 
 SCHEMA_VERSION = 1
 """Version of :meth:`ImageInspection.to_dict`'s layout."""
@@ -208,6 +215,61 @@ class _Qcow2Disk:
         return bytes(out)
 
 
+class _VhdxDisk:
+    """The virtual disk of a VHDX, through its block allocation table."""
+
+    _PRESENT = (6, 7)  # PAYLOAD_BLOCK_FULLY_PRESENT, PARTIALLY_PRESENT (differencing)
+
+    def __init__(self, file: _File) -> None:
+        name = file.name
+        layout = vhdx_layout(file)
+        if layout.log_pending:
+            raise _Unreadable("the VHDX log must be replayed first (open it once with Hyper-V)")
+        block, sector = layout.block_size, layout.logical_sector_size
+        size, bat_offset, bat_length = layout.virtual_size, layout.bat_offset, layout.bat_length
+        if None in (block, sector, size, bat_offset, bat_length):
+            raise ImageFormatError(
+                f"{name}: VHDX metadata incomplete (block size, sector size, "
+                "virtual size or block table missing)"
+            )
+        assert block is not None and sector is not None and size is not None
+        assert bat_offset is not None and bat_length is not None
+        if not (1 << 20 <= block <= _MAX_BLOCK and block & (block - 1) == 0) or sector not in (
+            512,
+            4096,
+        ):
+            raise ImageFormatError(
+                f"{name}: VHDX metadata lies: block size {block}, sector size {sector}"
+            )
+        self.block, self.disk_size, self.file = block, size, file
+        self.chunk_ratio = (1 << 23) * sector // block
+        blocks = -(-size // block)
+        needed = 8 * (blocks + blocks // self.chunk_ratio + 1)
+        if bat_offset + min(bat_length, needed) > file.size or bat_length < 8 * blocks:
+            raise ImageFormatError(
+                f"{name}: VHDX block table ({bat_length} bytes at byte {bat_offset}) does not "
+                "fit the file or does not cover the disk"
+            )
+        self.bat = file(bat_offset, min(bat_length, needed))
+        self.has_parent = layout.has_parent
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        end = min(offset + length, self.disk_size)
+        out = bytearray()
+        pos = offset
+        while pos < end:
+            index, within = divmod(pos, self.block)
+            take = min(end - pos, self.block - within)
+            at = index + index // self.chunk_ratio  # a sector-bitmap entry follows each chunk
+            entry = int.from_bytes(self.bat[8 * at : 8 * at + 8], "little")
+            data = b""
+            if entry & 7 in self._PRESENT:
+                data = self.file((entry >> 20) * 1024 * 1024 + within, take)
+            out += data + bytes(take - len(data))
+            pos += take
+        return bytes(out)
+
+
 def inspect_image(path: Path, *, extents: bool = True) -> ImageInspection:
     """Inspect ``path``; with ``extents=False`` the data-extent scan is skipped (faster verdict).
 
@@ -245,6 +307,14 @@ def inspect_image(path: Path, *, extents: bool = True) -> ImageInspection:
                 table = read_partition_table(qcow, qcow.disk_size, name)
                 if qcow.backing:
                     note = "qcow2 with a backing file: unallocated clusters were read as zeros"
+            except _Unreadable as exc:
+                note = f"partition table not read: {exc}"
+        elif probe.format is ImageFormat.VHDX:
+            try:
+                vhdx = _VhdxDisk(file)
+                table = read_partition_table(vhdx, vhdx.disk_size, name)
+                if vhdx.has_parent:
+                    note = "differencing VHDX: blocks held by the parent were read as zeros"
             except _Unreadable as exc:
                 note = f"partition table not read: {exc}"
         else:

@@ -287,12 +287,39 @@ class FormatProbe:
 _QCOW2_MAGIC = b"QFI\xfb"
 _VHDX_MAGIC = b"vhdxfile"
 _VHDX_REGION_SIG = b"regi"
+_VHDX_BAT_GUID = uuid.UUID("2DC27766-F623-4200-9D64-115E9BFD4A08")
 _VHDX_METADATA_GUID = uuid.UUID("8B7CA206-4790-4B9A-B8FE-575F050F886E")
+_VHDX_FILE_PARAMETERS_GUID = uuid.UUID("CAA16737-FA36-4D43-B3B6-33F0AA44E76B")
 _VHDX_VIRTUAL_SIZE_GUID = uuid.UUID("2FA54224-CD1B-4876-B211-5DBED83BF4B8")
+_VHDX_LOGICAL_SECTOR_GUID = uuid.UUID("8141BF1D-A96F-4709-BA47-F233A8FAAB5F")
 
 
-def _vhdx_virtual_size(read: Reader) -> int | None:
-    """The virtual disk size from a VHDX metadata region, or None if it cannot be found."""
+@dataclass(frozen=True)
+class VhdxLayout:
+    """What is needed to read a VHDX's virtual disk (fields None where not found)."""
+
+    virtual_size: int | None
+    block_size: int | None
+    logical_sector_size: int | None
+    bat_offset: int | None
+    bat_length: int | None
+    has_parent: bool
+    log_pending: bool
+    """A non-empty log must be replayed before the data can be trusted."""
+
+
+def vhdx_layout(read: Reader) -> VhdxLayout:
+    """Parse the VHDX headers, region table and metadata items (checksums are not verified)."""
+    log_pending = False
+    best_sequence = -1
+    for header_offset in (64 * 1024, 128 * 1024):
+        header = read(header_offset, 80)
+        if len(header) == 80 and header[:4] == b"head":
+            sequence = int.from_bytes(header[8:16], "little")
+            if sequence > best_sequence:
+                best_sequence = sequence
+                log_pending = bool(header[48:64].strip(b"\0"))
+    regions: dict[uuid.UUID, tuple[int, int]] = {}
     for table_offset in (192 * 1024, 256 * 1024):
         table = read(table_offset, 64 * 1024)
         if len(table) < 16 or table[:4] != _VHDX_REGION_SIG:
@@ -302,23 +329,40 @@ def _vhdx_virtual_size(read: Reader) -> int | None:
             entry = table[16 + 32 * i : 48 + 32 * i]
             if len(entry) < 32:
                 break
-            if uuid.UUID(bytes_le=entry[:16]) != _VHDX_METADATA_GUID:
-                continue
-            meta_offset = int.from_bytes(entry[16:24], "little")
-            meta = read(meta_offset, 64 * 1024)
-            if meta[:8] != b"metadata":
-                return None
+            regions[uuid.UUID(bytes_le=entry[:16])] = (
+                int.from_bytes(entry[16:24], "little"),
+                int.from_bytes(entry[24:28], "little"),
+            )
+        break
+    items: dict[uuid.UUID, bytes] = {}
+    if _VHDX_METADATA_GUID in regions:
+        meta_offset, _ = regions[_VHDX_METADATA_GUID]
+        meta = read(meta_offset, 64 * 1024)
+        if meta[:8] == b"metadata":
             entries = int.from_bytes(meta[10:12], "little")
             for j in range(min(entries, 2047)):
                 item = meta[32 + 32 * j : 64 + 32 * j]
                 if len(item) < 32:
                     break
-                if uuid.UUID(bytes_le=item[:16]) == _VHDX_VIRTUAL_SIZE_GUID:
-                    value_at = int.from_bytes(item[16:20], "little")
-                    value = read(meta_offset + value_at, 8)
-                    return int.from_bytes(value, "little") if len(value) == 8 else None
-            return None
-    return None
+                value_at = int.from_bytes(item[16:20], "little")
+                length = min(int.from_bytes(item[20:24], "little"), 64)
+                items[uuid.UUID(bytes_le=item[:16])] = read(meta_offset + value_at, length)
+
+    def number(key: uuid.UUID, size: int) -> int | None:
+        raw = items.get(key, b"")
+        return int.from_bytes(raw[:size], "little") if len(raw) >= size else None
+
+    params = items.get(_VHDX_FILE_PARAMETERS_GUID, b"")
+    bat = regions.get(_VHDX_BAT_GUID)
+    return VhdxLayout(
+        virtual_size=number(_VHDX_VIRTUAL_SIZE_GUID, 8),
+        block_size=number(_VHDX_FILE_PARAMETERS_GUID, 4),
+        logical_sector_size=number(_VHDX_LOGICAL_SECTOR_GUID, 4),
+        bat_offset=bat[0] if bat else None,
+        bat_length=bat[1] if bat else None,
+        has_parent=len(params) >= 8 and bool(params[4] & 0x2),
+        log_pending=log_pending,
+    )
 
 
 def _looks_raw(head: bytes) -> bool:
@@ -366,7 +410,7 @@ def probe_format(read: Reader, size: int, name: str) -> FormatProbe:
     tail_start = max(0, size - 2 * FOOTER_SIZE)
     tail = read(tail_start, size - tail_start)
     if head[:8] == _VHDX_MAGIC:
-        return FormatProbe(ImageFormat.VHDX, None, _vhdx_virtual_size(read))
+        return FormatProbe(ImageFormat.VHDX, None, vhdx_layout(read).virtual_size)
     if head[:4] == _QCOW2_MAGIC and len(head) >= 32:
         version = int.from_bytes(head[4:8], "big")
         if version in (2, 3):

@@ -284,3 +284,51 @@ def test_mutated_dynamic_vhd_headers_and_bat_raise_only_project_errors(
     except VmcertError:
         return
     assert inspection.format is ImageFormat.VHD_DYNAMIC
+
+
+@pytest.mark.parametrize("options", ["subformat=dynamic", "subformat=fixed", "block_size=1M"])
+def test_vhdx_partitions_are_read_through_the_bat(tmp_path: Path, options: str) -> None:
+    raw = raw_disk(tmp_path / "x.raw", 64 * MiB, SMALL_GPT)
+    put_fs(raw, 10240, "ext4", 32 * MiB, tmp_path)
+    vhdx = tmp_path / "x.vhdx"
+    run("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", options, raw, vhdx)
+    got = inspect_image(vhdx)
+    assert got.format is ImageFormat.VHDX and got.virtual_size == 64 * MiB
+    assert got.partition_table == inspect_image(raw).partition_table
+    assert got.partition_table is not None
+    assert got.partition_table.partitions[1].filesystem == "ext4"
+
+
+@pytest.fixture(scope="module")
+def vhdx_bytes(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[int]]:
+    """A small VHDX and the offsets of its structures (headers, region table, BAT, metadata)."""
+    from images.vhd import vhdx_layout
+
+    work = tmp_path_factory.mktemp("vhdx")
+    raw = raw_disk(work / "r.raw", 8 * MiB, "label: gpt\nstart=2048, type=linux\n")
+    vhdx = work / "r.vhdx"
+    run("qemu-img", "convert", "-f", "raw", "-O", "vhdx", raw, vhdx)
+    data = vhdx.read_bytes()
+    layout = vhdx_layout(lambda o, n: data[o : o + n])
+    assert layout.bat_offset is not None
+    meta = data.find(b"metadata", 192 * 1024)
+    return data, [64 * 1024, 128 * 1024, 192 * 1024, layout.bat_offset, meta]
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 255), st.integers(0, 255)), max_size=8))
+def test_mutated_vhdx_structures_raise_only_project_errors(
+    tmp_path: Path, vhdx_bytes: tuple[bytes, list[int]], mutations: list[tuple[int, int, int]]
+) -> None:
+    original, spots = vhdx_bytes
+    data = bytearray(original)
+    for spot, delta, value in mutations:
+        data[spots[spot] + delta] = value
+    path = tmp_path / "m.vhdx"
+    path.write_bytes(bytes(data))
+    with contextlib.suppress(VmcertError):
+        inspect_image(path)
