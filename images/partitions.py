@@ -16,7 +16,7 @@ from __future__ import annotations
 import binascii
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.errors import ImageFormatError
 from images.filesystems import LINUX_ROOT_FILESYSTEMS, detect_filesystem
@@ -547,8 +547,6 @@ def _read_gpt(read: Read, sector0: bytes, disk_size: int, name: str) -> Partitio
 
 def _with_filesystems(read: Read, parts: list[Partition], disk_size: int) -> list[Partition]:
     """Fill in each partition's file-system signature (extended containers have none)."""
-    from dataclasses import replace
-
     out = []
     for p in parts:
         if p.role == "extended" or p.start >= disk_size:
@@ -576,8 +574,6 @@ def read_partition_table(read: Read, disk_size: int, name: str = "image") -> Par
         table = _read_mbr(read, sector0, disk_size, name)
         if read(SECTOR, 8) == b"EFI PART":
             notes = (*table.notes, "a GPT header at sector 1 is ignored: no protective MBR")
-            from dataclasses import replace
-
             table = replace(table, notes=notes)
         return table
     if read(SECTOR, 8) == b"EFI PART":
