@@ -143,3 +143,19 @@ def test_third_party_check_through_a_real_entry_point(tmp_path: Path) -> None:
         capture_output=True, text=True, env={**os.environ, **env}, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "['demo_motd']"
+
+
+def test_non_root_user_runs_the_batch_with_sudo_once(sshd: Sshd) -> None:  # noqa: F811
+    """Root-only probes (shadow, sudoers) work for a sudo user: one exec, no probe errors."""
+    from checks.registry import CHECKS, load_builtin_checks
+    from harness.probe_runner import run_checks
+    from harness.ssh import SshSession
+
+    load_builtin_checks()
+    checks = [CHECKS.get("no_default_credentials"), CHECKS.get("sudoers_no_targetpw")]
+    with SshSession.connect("127.0.0.1", sshd.port, sshd.user, password=sshd.password) as session:
+        run = run_checks(session, checks)
+    assert run.execs == 1 and run.batch_mode == "batch"
+    assert run.probe_errors == {}
+    assert "### shadow" in run.facts["accounts"]  # /etc/shadow was readable: sudo worked
+    assert run.footprint["user"] == sshd.user
