@@ -410,11 +410,12 @@ def build_test_image(
         log = target.with_suffix(".log")  # kept after the build, for the error message's hint
         log.write_text("")
         try:
-            started = time.monotonic()
             if spec.name == "good":
+                started = time.monotonic()
                 built = _build_good(work, cache_dir or default_cache_dir(), say, log)
             else:
                 good = build_test_image("good", cache_dir=cache_dir, progress=progress)
+                started = time.monotonic()
                 built = _derive(spec, good, work, say, log)
             os.replace(built, target)
             say(f"{spec.name}: done in {time.monotonic() - started:.0f} s -> {target}")
