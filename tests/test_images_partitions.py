@@ -271,3 +271,33 @@ def test_inspect_never_raises_anything_else_on_any_bytes(
         path.write_bytes(candidate)
         with contextlib.suppress(VmcertError):
             inspect_image(path)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(which=st.sampled_from(["gpt", "dos"]), mutations=_TABLE_BYTES, fix_crc=st.booleans())
+def test_parser_raises_only_image_format_error(
+    table_images: dict[str, bytes], which: str, mutations: list[tuple[int, int]], fix_crc: bool
+) -> None:
+    """The parser itself (no file I/O): bad table bytes give ImageFormatError or a table."""
+    from images.partitions import read_partition_table
+
+    data = bytearray(table_images[which])
+    for at, value in mutations:
+        data[at] = value
+    if fix_crc:
+        header = bytearray(data[SECTOR : SECTOR + 92])
+        header[16:20] = bytes(4)
+        data[SECTOR + 16 : SECTOR + 20] = struct.pack("<I", binascii.crc32(bytes(header)))
+    disk = bytes(data)
+    try:
+        table = read_partition_table(lambda o, n: disk[o : o + n], len(disk), "fuzz")
+    except ImageFormatError as exc:
+        assert str(exc).startswith("fuzz: ")
+        return
+    assert table.kind in ("mbr", "gpt", "none")
+    for p in table.partitions:
+        assert p.size_sectors > 0 and p.index >= 1
