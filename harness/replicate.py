@@ -353,10 +353,11 @@ def server_copy(
         raise StrategyFailed(_short(exc)) from None
     copy_id = props.get("copy_id")
     status = str(props.get("copy_status") or "pending")
+    copying = time.monotonic()  # the deadline is the copy's own time, from its acceptance
     description: str | None = None
     polls = 0
     while status == "pending":
-        if time.monotonic() - started >= deadline_s:
+        if time.monotonic() - copying >= deadline_s:
             with contextlib.suppress(Exception):
                 dest.abort_copy(copy_id)
             return CopyOutcome(

@@ -210,7 +210,7 @@ def test_killed_upload_resumes_without_resending(
     ]  # fmt: skip
     # A rate cap makes the upload last long enough to be killed in the middle.
     proc = subprocess.Popen(
-        [*args, "--limit-rate", "8", "--record", "killed.json"],
+        [*args, "--limit-rate", "4", "--record", "killed.json"],
         env={**os.environ, **env},
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
@@ -376,7 +376,7 @@ def test_sigterm_exits_130_keeps_the_journal_and_a_rerun_resumes(
         "--config", str(cfg), "--force", "--offer", "term", "--threads", "2",
     ]  # fmt: skip
     proc = subprocess.Popen(
-        [*args, "--limit-rate", "8", "--record", "term.json"],
+        [*args, "--limit-rate", "4", "--record", "term.json"],
         env={**os.environ, **env},
         cwd=tmp_path,
         stdout=subprocess.PIPE,

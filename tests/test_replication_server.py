@@ -58,7 +58,7 @@ def test_deadline_aborts_the_pending_copy(fake: FakeCopyService) -> None:
     copy = fake.copies["/dst/vhds/stuck"]
     assert copy.aborted_by_client, "a copy past its deadline must be aborted on the service"
     assert copy.status == "aborted"
-    assert outcome.polls >= 2
+    assert outcome.polls >= 1
     assert any("comp=copy" in path for method, path in fake.requests if method == "PUT")
 
 
