@@ -38,7 +38,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "require_in_main_config": True,
         },
         "kernel_cmdline_rootdelay": {"mode": "warn"},
-        "linux_agent_version": {"min_version": "2.2.41"},
     },
     "lisa": {
         "bash_history": {"max_bytes": 0},
