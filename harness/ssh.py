@@ -193,6 +193,10 @@ class SshSession:
         """How the host key was trusted: pinned from serial console / ephemeral / known_hosts."""
         self.host_key_fingerprint = host_key_fingerprint
         """SHA256 fingerprint of the server's host key as seen on this connection (if recorded)."""
+        self.attempts = 1
+        """Connection attempts it took (set by :func:`wait_for_ssh`)."""
+        self.handshake_seconds = 0.0
+        """Duration of the successful attempt: TCP connect, key exchange and authentication."""
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -534,8 +538,12 @@ def wait_for_ssh(
             # extra second of delay after sshd comes up counts against the boot overhead.
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             continue
-        _log.debug("attempt %d succeeded after %.2f s", attempts, time.monotonic() - started)
-        return SshSession._wrap(client, host, port, user, policy, host_keys, False, NOTE_PINNED)
+        handshake = time.monotonic() - started
+        _log.debug("attempt %d succeeded after %.2f s", attempts, handshake)
+        session = SshSession._wrap(client, host, port, user, policy, host_keys, False, NOTE_PINNED)
+        session.attempts = attempts
+        session.handshake_seconds = handshake
+        return session
     reason = last.describe() if last else "no attempt made"
     raise InfraError(
         f"SSH to {user}@{host}:{port} not ready after {timeout:.0f} s "

@@ -534,6 +534,8 @@ class QemuPlatform(Platform):
             "cpus": str(options.cpus),
             "prepare_s": f"{prepare_s:.2f}",
             "qemu_start_to_ssh_s": f"{ready:.2f}",
+            "ssh_attempts": str(session.attempts),
+            "ssh_handshake_s": f"{session.handshake_seconds:.2f}",
             "harness_footprint": (
                 f"user {SEED_USER} created by cloud-init from a NoCloud seed (cidata ISO) with an "
                 "ephemeral ed25519 key and NOPASSWD sudo; the guest writes only to a throwaway "
