@@ -1,7 +1,9 @@
 """NoCloud seed: a small ``cidata`` ISO with meta-data and user-data for cloud-init.
 
 It creates one ephemeral user with the run's public key and passwordless sudo, and keeps the first
-boot fast under TCG (ed25519 host key only, no growpart/resize; local-boot pitfall 9).
+boot fast under TCG (ed25519 host key only, no growpart/resize; local-boot pitfall 9). It leaves
+the image's own sshd settings alone (no ``ssh_pwauth``): the checks judge those, and cloud-init
+would also restart sshd while the harness connects.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ def user_data(public_key_line: str, user: str = SEED_USER) -> str:
                 "ssh_authorized_keys": [public_key_line],
             }
         ],
-        "ssh_pwauth": False,
         "ssh_genkeytypes": ["ed25519"],
         "growpart": {"mode": "off"},
         "resize_rootfs": False,

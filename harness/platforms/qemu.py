@@ -538,8 +538,8 @@ class QemuPlatform(Platform):
             "ssh_handshake_s": f"{session.handshake_seconds:.2f}",
             "harness_footprint": (
                 f"user {SEED_USER} created by cloud-init from a NoCloud seed (cidata ISO) with an "
-                "ephemeral ed25519 key and NOPASSWD sudo; the guest writes only to a throwaway "
-                "overlay"
+                "ephemeral ed25519 key and NOPASSWD sudo; cloud-init told to make only an ed25519 "
+                "host key and not to grow the disk; the guest writes only to a throwaway overlay"
             ),
             "host_key_note": NOTE_EPHEMERAL,
             "host_key_fingerprint": first_key or "",
