@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# replace bench/ itself on sys.path: bench/inspect.py would shadow the stdlib module
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from checks.probes import PROBES, probes_for
 from checks.registry import select_checks
