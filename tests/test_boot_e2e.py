@@ -28,7 +28,7 @@ def test_boot_runs_a_command_and_leaves_nothing(good_image: Path, tmp_path: Path
     before = _sha256(image)
     run_dir = tmp_path / "run"
     proc = subprocess.run(
-        ["vmcert", "boot", str(image), "--run-dir", str(run_dir), "--timeout", "900"],
+        ["vmcert", "boot", str(image), "--run-dir", str(run_dir), "--timeout", "900", "--console"],
         capture_output=True,
         text=True,
         env={**os.environ, "CI": "1"},
@@ -39,6 +39,7 @@ def test_boot_runs_a_command_and_leaves_nothing(good_image: Path, tmp_path: Path
     assert "timings: start→SSH ready" in proc.stderr
     assert "platform qemu" in proc.stderr and "gen 1" in proc.stderr
     assert "QEMU started" in proc.stderr
+    assert "Linux version" in proc.stderr  # --console copied the serial console live
     assert list(run_dir.iterdir()) == []
     found = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
     assert found.returncode == 1, found.stdout

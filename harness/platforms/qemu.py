@@ -432,7 +432,12 @@ class QemuMachine(Machine):
 
 
 class QemuPlatform(Platform):
-    """Boots images locally under QEMU (KVM when usable, else TCG)."""
+    """Boots images locally under QEMU (KVM when usable, else TCG).
+
+    QEMU is started with ``PR_SET_PDEATHSIG`` (unless ``keep``) so that it dies with the harness
+    even on ``kill -9``; the kernel ties that to the *thread* that booted, so boot from a thread
+    that outlives the machine (the main thread, or the worker that also destroys it).
+    """
 
     name = "qemu"
 

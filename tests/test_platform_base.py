@@ -1,0 +1,61 @@
+"""Platform.booted and Machine.destroy semantics (a minimal in-process platform, no VM)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from harness.platforms.base import BootOptions, Machine, Platform
+
+
+class _Recorder(Platform):
+    """Hands out machines whose teardown is recorded (stands in for a VM's teardown)."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.teardowns = 0
+
+    def boot(self, image: Path | None, options: BootOptions) -> Machine:
+        def teardown() -> None:
+            self.teardowns += 1
+
+        return Machine(host="127.0.0.1", port=22, user="u", _teardown=teardown)
+
+
+def test_booted_destroys_once_on_success_and_error() -> None:
+    platform = _Recorder()
+    with platform.booted(None) as machine:
+        machine.destroy()  # an explicit destroy inside the block ...
+    assert platform.teardowns == 1  # ... is not repeated by booted()
+    with pytest.raises(RuntimeError), platform.booted(None):
+        raise RuntimeError("check blew up")
+    assert platform.teardowns == 2
+    with pytest.raises(KeyboardInterrupt), platform.booted(None):
+        raise KeyboardInterrupt
+    assert platform.teardowns == 3
+
+
+def test_keep_leaves_machine_and_prints_access(capsys: pytest.CaptureFixture[str]) -> None:
+    platform = _Recorder()
+    with platform.booted(None, BootOptions(keep=True)) as machine:
+        machine.key_path = Path("/run/key")
+        machine.port = 40022
+    assert platform.teardowns == 0
+    err = capsys.readouterr().err
+    assert "ssh -p 40022 -i /run/key" in err and "u@127.0.0.1" in err
+
+
+def test_signals_held_during_teardown() -> None:
+    seen: list[str] = []
+
+    def teardown() -> None:
+        signal.raise_signal(signal.SIGINT)  # arrives mid-teardown ...
+        seen.append("teardown finished")
+
+    machine = Machine(host="h", port=22, user="u", _teardown=teardown)
+    with pytest.raises(KeyboardInterrupt):
+        machine.destroy()
+    assert seen == ["teardown finished"]  # ... and is delivered only after it
