@@ -354,6 +354,19 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
             report.infra_attempts.append(InfraAttempt(attempt, phase, str(exc), elapsed))
             report.infra_error = f"{phase} failed after {attempt} attempt(s): {exc}"
             progress.update(path, f"{phase} failed", f"attempt {attempt}: {exc}")
+        except VmcertError:
+            raise  # usage/config errors and interrupts end the run
+        except Exception as exc:  # a bug below us: keep the other images and the reports
+            import traceback
+
+            elapsed = time.monotonic() - attempt_started
+            detail = f"internal error: {type(exc).__name__}: {exc}"
+            report.infra_attempts.append(InfraAttempt(attempt, phase, detail, elapsed))
+            report.infra_error = f"{phase} failed ({detail}); not retried"
+            write_text(image_dir / "internal-error.txt", traceback.format_exc())
+            report.artifacts["internal_error"] = str(image_dir / "internal-error.txt")
+            progress.update(path, f"{phase} failed", detail)
+            break
         finally:
             if machine is not None:
                 with ctx.lock:

@@ -145,3 +145,25 @@ def test_probe_outputs_are_sanitized_and_capped(tmp_path: Path) -> None:
     assert written == [".._evil_name.txt", "dmesg.txt"]
     text = (tmp_path / "dmesg.txt").read_text(encoding="utf-8")
     assert len(text) < 1_100_000 and text.startswith("\\x00\\xff") and "characters cut" in text
+
+
+def test_a_platform_bug_is_recorded_not_retried(
+    vhd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_vm: type[NeverBoots]
+) -> None:
+    import harness.runner as runner
+
+    class Buggy:
+        boots = 0
+
+        def boot(self, image: Path, options: Any) -> Any:
+            Buggy.boots += 1
+            raise KeyError("oops")
+
+    monkeypatch.setattr(runner, "_platform", lambda name: Buggy)
+    options = CertifyOptions(retries=3, run_dir=tmp_path / "run", console_summary=False)
+    run, _ = certify([vhd], options)
+    image = run.images[0]
+    assert Buggy.boots == 1 and exit_code(run) is ExitCode.INFRA
+    assert image.infra_error and "internal error: KeyError" in image.infra_error
+    assert "Traceback" in Path(image.artifacts["internal_error"]).read_text()
+    assert (tmp_path / "run" / "report.json").is_file()

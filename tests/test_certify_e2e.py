@@ -46,6 +46,7 @@ def test_certify_good_and_defective(test_images: tuple[Path, Path], tmp_path: Pa
     ]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=_env())
     assert proc.returncode == 1, proc.stderr[-4000:]
+    assert (out / "report.json").is_file(), proc.stderr[-4000:]
 
     document = json.loads((out / "report.json").read_text())
     jsonschema.validate(document, load_schema())
