@@ -195,3 +195,16 @@ def test_nothing_bootable_fails_fast_and_cleans_up(tmp_path: Path) -> None:
     assert hashlib.sha256(image.read_bytes()).hexdigest() == before
     leftover = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True)
     assert leftover.returncode == 1  # no process mentions the run dir
+
+
+@pytest.mark.e2e
+def test_gen2_boots_ovmf_and_reports_nothing_bootable(gpt_esp: Path, tmp_path: Path) -> None:
+    # GPT with an (empty) EFI system partition: generation 2 is chosen, OVMF runs from pflash
+    # with a private variable store, finds nothing to boot and the failure says so.
+    run_dir = tmp_path / "runs"
+    with pytest.raises(BootError, match="UEFI") as info:
+        QemuPlatform().boot(
+            gpt_esp, BootOptions(accel="tcg", run_dir=run_dir, boot_timeout=120, memory_mib=256)
+        )
+    assert any("BdsDxe" in line for line in info.value.serial_tail)
+    assert list(run_dir.iterdir()) == []

@@ -59,6 +59,8 @@ _FATAL_SERIAL = (
     ("No bootable device", "no bootable device (firmware found nothing to boot)"),
     ("BdsDxe: No bootable option", "no bootable option (UEFI firmware found nothing to boot)"),
     ("Shell> ", "UEFI firmware dropped to its shell (nothing bootable; wrong --gen?)"),
+    # OVMF tries its own PXE only after every disk failed (the NIC has no option ROM)
+    ("Start PXE over IPv4", "UEFI firmware found nothing bootable on disk (tried network boot)"),
 )
 
 ESP_TYPE_GUID = bytes.fromhex("28732ac11ff8d211ba4b00a0c93ec93b")
@@ -517,14 +519,20 @@ class QemuPlatform(Platform):
             f"gen {generation}, {fmt}); waiting up to {timeout:.0f} s for SSH on 127.0.0.1:{port}"
         )
         _pause("waiting-for-ssh")
-        session = wait_for_ssh(
-            "127.0.0.1",
-            port,
-            SEED_USER,
-            key_path=keys.private_path,
-            timeout=timeout,
-            check=lambda: self._check_alive(run),
-        )
+        try:
+            session = wait_for_ssh(
+                "127.0.0.1",
+                port,
+                SEED_USER,
+                key_path=keys.private_path,
+                timeout=timeout,
+                check=lambda: self._check_alive(run),
+            )
+        except BootError:
+            raise
+        except InfraError as exc:  # timed out: say so with what the console showed
+            tail = run.watcher.tail() if run.watcher else []
+            raise BootError(str(exc), tail) from None
         ready = time.monotonic() - run.started
         first_key = session.host_key_fingerprint
         qemu_pid = run.process.pid if run.process else 0
