@@ -19,6 +19,7 @@ from harness.errors import InputError
 from harness.platforms import PLATFORMS, BootError, BootOptions, QemuPlatform, SshPlatform
 from harness.platforms.qemu import (
     SerialWatcher,
+    _Run,
     detect_generation,
     has_efi_system_partition,
     host_key_fingerprints,
@@ -208,3 +209,30 @@ def test_gen2_boots_ovmf_and_reports_nothing_bootable(gpt_esp: Path, tmp_path: P
         )
     assert any("BdsDxe" in line for line in info.value.serial_tail)
     assert list(run_dir.iterdir()) == []
+
+
+def _run_with_serial(tmp_path: Path, serial: str) -> _Run:
+    (tmp_path / "serial.log").write_text(serial)
+    run = _Run(directory=tmp_path, owns_directory=False)
+    run.watcher = SerialWatcher(tmp_path / "serial.log", 0.0, echo=False)
+    run.watcher._feed((tmp_path / "serial.log").read_bytes())
+    return run
+
+
+def test_kernel_panic_in_serial_log_fails_early(tmp_path: Path) -> None:
+    lines = "".join(f"line {n}\n" for n in range(60))
+    run = _run_with_serial(tmp_path, lines + "Kernel panic - not syncing: VFS: Unable to mount\n")
+    with pytest.raises(BootError, match="kernel panic") as info:
+        QemuPlatform()._check_alive(run)
+    assert len(info.value.serial_tail) == 40
+    assert info.value.serial_tail[-1].startswith("Kernel panic")
+
+
+def test_qemu_exit_fails_early_with_its_message(tmp_path: Path) -> None:
+    run = _run_with_serial(tmp_path, "")
+    run.stderr_path = tmp_path / "qemu.stderr"
+    run.stderr_path.write_text("qemu-system-x86_64: -drive file=x: Could not open 'x'\n")
+    run.process = subprocess.Popen(["false"])
+    run.process.wait()
+    with pytest.raises(BootError, match=r"QEMU exited with code 1: .*Could not open"):
+        QemuPlatform()._check_alive(run)
