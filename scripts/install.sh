@@ -8,6 +8,7 @@ SUDO=""
 APT_PACKAGES=(
   qemu-system-x86 qemu-utils ovmf        # boots (TCG or KVM), image conversion, UEFI firmware
   fdisk e2fsprogs dosfstools             # partition tables and file systems for test images
+  mtools                                 # the gen2 test image's EFI system partition, written unmounted
   btrfs-progs xfsprogs lvm2              # file-system signatures for inspection tests
   mmdebstrap debootstrap                 # the Debian test-image recipe
   extlinux syslinux-common               # the test image's bootloader

@@ -44,3 +44,9 @@ def good_vm(good_image: Path) -> Iterator[Machine]:
     with QemuPlatform().booted(good_image, BootOptions(boot_timeout=900)) as machine:
         machine.wait_settled()
         yield machine
+
+
+@pytest.fixture(scope="session")
+def gen2_image() -> Path:
+    """The good image as a Generation 2 disk (GPT + EFI system partition, boot with OVMF)."""
+    return _build("gen2")

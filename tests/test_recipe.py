@@ -14,6 +14,8 @@ import struct
 import subprocess
 import sys
 import time
+import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -104,6 +106,7 @@ def test_cache_dir_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
 def test_variants_declare_their_failures() -> None:
     assert VARIANTS["good"].expected_failures == frozenset()
+    assert VARIANTS["gen2"].expected_failures == frozenset()
     assert VARIANTS["defective"].expected_failures == DEFECT_IDS
     for name, spec in VARIANTS.items():
         assert spec.name == name and spec.description
@@ -116,7 +119,7 @@ def test_recipe_hash_is_stable_and_per_variant() -> None:
 
 
 def test_unknown_variant_is_a_usage_error() -> None:
-    with pytest.raises(InputError, match="known variants: defective, good"):
+    with pytest.raises(InputError, match="known variants: defective, gen2, good"):
         build_test_image("nope")
 
 
@@ -181,6 +184,53 @@ def test_host_sources_without_bookworm_is_an_error(tmp_path: Path) -> None:
         host_apt_sources(tmp_path / "sources.list", tmp_path / "none")
 
 
+def test_gpt_is_valid_with_esp_and_root(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.raw"
+    size = 80 * MIB
+    with open(disk, "wb") as handle:
+        handle.truncate(size)
+    parts = [
+        (recipe.ESP_TYPE, MIB, 16 * MIB, "EFI system partition"),
+        (recipe.LINUX_ROOT_X86_64_TYPE, 17 * MIB, 62 * MIB, "root"),
+    ]
+    recipe._write_gpt(disk, size, parts)
+    found = _assert_gpt(disk, size)
+    assert found == [
+        (recipe.ESP_TYPE, 2048, 17 * 2048 - 1),
+        (recipe.LINUX_ROOT_X86_64_TYPE, 17 * 2048, 79 * 2048 - 1),
+    ]
+    verify = subprocess.run(["sfdisk", "--verify", str(disk)], capture_output=True, text=True)
+    assert verify.returncode == 0 and "No errors detected" in verify.stdout, verify
+
+
+def _assert_gpt(path: Path, disk_bytes: int) -> list[tuple[uuid.UUID, int, int]]:
+    """Check both GPT headers and their CRCs; return (type, first LBA, last LBA) per partition."""
+    last_lba = disk_bytes // 512 - 1
+    found: list[tuple[uuid.UUID, int, int]] = []
+    with open(path, "rb") as handle:
+
+        def read(lba: int, length: int) -> bytes:
+            handle.seek(lba * 512)
+            return handle.read(length)
+
+        for lba, other in ((1, last_lba), (last_lba, 1)):
+            header = read(lba, 92)
+            assert header[:8] == b"EFI PART"
+            assert struct.unpack("<QQ", header[24:40]) == (lba, other)
+            crc = struct.unpack("<I", header[16:20])[0]
+            assert zlib.crc32(header[:16] + b"\0\0\0\0" + header[20:]) == crc
+            array_lba, count, entry_size, array_crc = struct.unpack("<QIII", header[72:92])
+            array = read(array_lba, count * entry_size)
+            assert zlib.crc32(array) == array_crc
+            found = []
+            for i in range(count):
+                entry = array[i * entry_size : (i + 1) * entry_size]
+                if entry[:16] != b"\0" * 16:
+                    first, last = struct.unpack("<QQ", entry[32:48])
+                    found.append((uuid.UUID(bytes_le=entry[:16]), first, last))
+    return found
+
+
 def test_mbr_has_one_active_linux_partition_at_2048(tmp_path: Path) -> None:
     disk = tmp_path / "disk.raw"
     size = 64 * MIB
@@ -241,7 +291,7 @@ def test_cache_hit_returns_same_path_without_building(
 
 @pytest.mark.root
 @needs_root
-@pytest.mark.parametrize("variant", ["good", "defective"])
+@pytest.mark.parametrize("variant", ["good", "defective", "gen2"])
 def test_fixed_vhd_footer_and_mib_size(variant: str, request: pytest.FixtureRequest) -> None:
     image: Path = request.getfixturevalue(f"{variant}_image")
     data_size = image.stat().st_size - 512
@@ -255,7 +305,10 @@ def test_fixed_vhd_footer_and_mib_size(variant: str, request: pytest.FixtureRequ
     disk_type = struct.unpack(">I", footer[60:64])[0]
     assert disk_type == 2  # fixed
     assert current_size == data_size and current_size % MIB == 0
-    _assert_mbr(mbr, current_size)
+    if variant == "gen2":
+        assert mbr[446 + 4] == 0xEE  # protective MBR; the GPT is checked below
+    else:
+        _assert_mbr(mbr, current_size)
     assert image.stat().st_blocks * 512 < image.stat().st_size  # kept sparse
     info = subprocess.run(
         ["qemu-img", "info", "-f", "vpc", str(image)], capture_output=True, text=True, check=True
@@ -320,6 +373,36 @@ def test_defective_image_has_each_planted_defect(defective_image: Path) -> None:
     assert "/swapfile none swap sw 0 0" in (read_file(defective_image, "/etc/fstab") or "")
     assert read_file(defective_image, "/var/lib/dhcp/dhclient.eth0.leases")
     assert read_file(defective_image, "/var/lib/waagent/ovf-env.xml")
+
+
+@pytest.mark.root
+@needs_root
+def test_gen2_is_gpt_with_esp_booting_systemd_boot(gen2_image: Path, good_image: Path) -> None:
+    parts = _assert_gpt(gen2_image, gen2_image.stat().st_size - 512)
+    assert [p[0] for p in parts] == [recipe.ESP_TYPE, recipe.LINUX_ROOT_X86_64_TYPE]
+    assert parts[0][1] == 2048
+    esp = f"{gen2_image}@@{parts[0][1] * 512}"
+    listing = subprocess.run(
+        ["mdir", "-b", "-i", esp, "::/EFI/BOOT"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "BOOTX64.EFI" in listing.upper()
+    entry = subprocess.run(
+        ["mtype", "-i", esp, "::/loader/entries/debian.conf"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    good_cmdline = (read_file(good_image, "/boot/extlinux/extlinux.conf") or "").split("APPEND ")[1]
+    assert f"options {good_cmdline.strip()}" in entry
+    # The root partition is the good image's file system, byte for byte.
+    root_offset = parts[1][1] * 512
+    fstab = subprocess.run(
+        ["debugfs", "-R", "cat /etc/fstab", f"{gen2_image}?offset={root_offset}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert fstab == read_file(good_image, "/etc/fstab")
 
 
 @pytest.mark.root
