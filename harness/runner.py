@@ -213,14 +213,14 @@ class _Context:
     offline_checks: list[Check]
     online_checks: list[Check]
     cancel: threading.Event = field(default_factory=threading.Event)
-    machines: set[Any] = field(default_factory=set)
+    machines: dict[int, Any] = field(default_factory=dict)
     """Machines alive right now, so an interrupt can tear them all down at once."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def destroy_all(self) -> None:
         """Interrupt path: destroy every live machine (``Machine.destroy`` is idempotent)."""
         with self.lock:
-            alive = list(self.machines)
+            alive = list(self.machines.values())
         for machine in alive:
             try:
                 machine.destroy()
@@ -326,7 +326,7 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
             progress.update(path, "boot", f"attempt {attempt}")
             machine = _boot(platform, path, image_dir, attempt)
             with ctx.lock:
-                ctx.machines.add(machine)
+                ctx.machines[id(machine)] = machine  # Machine is an unhashable dataclass
             report.timings["boot"] = time.monotonic() - attempt_started
             phase = "settle"
             progress.update(path, "settle", "cloud-init / systemd")
@@ -370,7 +370,7 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
         finally:
             if machine is not None:
                 with ctx.lock:
-                    ctx.machines.discard(machine)
+                    ctx.machines.pop(id(machine), None)
                 progress.update(path, "teardown")
                 teardown_started = time.monotonic()
                 _save_serial(machine, image_dir, report, attempt)

@@ -167,3 +167,39 @@ def test_a_platform_bug_is_recorded_not_retried(
     assert image.infra_error and "internal error: KeyError" in image.infra_error
     assert "Traceback" in Path(image.artifacts["internal_error"]).read_text()
     assert (tmp_path / "run" / "report.json").is_file()
+
+
+def test_machine_that_drops_ssh_is_torn_down_each_attempt(
+    vhd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_vm: type[NeverBoots]
+) -> None:
+    """Boot returns a real Machine whose SSH port is closed (a guest that died after boot)."""
+    import socket
+
+    import harness.runner as runner
+    from harness.platforms.base import Machine
+
+    torn_down: list[int] = []
+
+    class DiesAfterBoot:
+        def boot(self, image: Path, options: Any) -> Machine:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            log = options.run_dir / "serial.log"
+            log.write_bytes(b"boot ok\x1b[0m\n\x00kernel panic\n")
+            return Machine(
+                host="127.0.0.1",
+                port=port,
+                user="nobody",
+                serial_log=log,
+                _teardown=lambda: torn_down.append(port),
+            )
+
+    monkeypatch.setattr(runner, "_platform", lambda name: DiesAfterBoot)
+    options = CertifyOptions(retries=1, run_dir=tmp_path / "run", console_summary=False)
+    run, _ = certify([vhd], options)
+    image = run.images[0]
+    assert len(torn_down) == 2 and exit_code(run) is ExitCode.INFRA
+    assert [a.phase for a in image.infra_attempts] == ["settle", "settle"]
+    assert "kernel panic" in image.serial_log and "\x00" not in image.serial_log
+    assert Path(image.artifacts["serial_log"]).name == "serial-attempt2.log"
