@@ -702,6 +702,13 @@ def _configure(rootfs: Path, sources: list[AptSource], root_uuid: str, log: Path
         "disabling e2scrub_reap",
         log,
     )
+    # systemd-repart (unused: no repart.d) pulls in modprobe@dm_mod, and loading dm_mod prints a
+    # kernel warning about IMA at every boot; masking it keeps dmesg free of warnings.
+    _run(
+        ["systemctl", f"--root={rootfs}", "mask", "systemd-repart.service"],
+        "masking systemd-repart",
+        log,
+    )
 
     # Generalize: what `waagent -deprovision` and `cloud-init clean` would remove.
     for host_key in (etc / "ssh").glob("ssh_host_*"):
