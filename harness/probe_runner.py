@@ -117,8 +117,8 @@ def _heredoc(text: str, delimiter: str) -> str:
     return f"cat > \"$VMCERT_DIR/{{name}}\" <<'{delimiter}'\n{text}{delimiter}\n"
 
 
-def _probe_block(p: Probe, token: str, index: int) -> str:
-    """Shell that writes one probe's text (per family) and runs it with timeout and caps."""
+def _probe_block(p: Probe, token: str, index: int, parallel: bool) -> str:
+    """Shell that writes one probe's text (per family) and starts it under its time limit."""
     fname = f"p{index}"
     delim = f"VMCERT_EOF_{token}"
     lines = [f"# --- probe {p.name}"]
@@ -134,8 +134,12 @@ def _probe_block(p: Probe, token: str, index: int) -> str:
     else:
         lines.append(_heredoc(p.script, delim).replace("{name}", fname))
     timeout = max(1, round(p.timeout))
-    lines.append(f"vmcert_run {p.name} {fname} {timeout} {int(p.max_output)} {STDERR_CAP}")
+    lines.append(f"vmcert_job {fname} {timeout}" + (" &" if parallel else ""))
     return "\n".join(lines) + "\n"
+
+
+def _emit_line(p: Probe, index: int) -> str:
+    return f"vmcert_emit {p.name} p{index} {int(p.max_output)} {STDERR_CAP}\n"
 
 
 _PREAMBLE = r"""PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -149,8 +153,8 @@ vmcert_ms() {  # fork-free milliseconds since boot (read and arithmetic are shel
   read _up _idle </proc/uptime; _c=${_up#*.}; VMCERT_MS=$(( ${_up%%%%.*} * 1000 + ${_c#0} * 10 ))
 }
 VMCERT_TIMEOUT=$(command -v timeout)
-vmcert_run() {
-  _n=$1; _f=$2; _t=$3; _cap=$4; _ecap=$5
+vmcert_job() {  # file limit: run one probe with its own time limit; record status and ms
+  _f=$1; _t=$2
   vmcert_ms; _s=$VMCERT_MS
   if [ -n "$VMCERT_TIMEOUT" ]; then
     "$VMCERT_TIMEOUT" -k 2 "$_t" sh "$VMCERT_DIR/$_f" </dev/null >"$VMCERT_DIR/$_f.out" 2>"$VMCERT_DIR/$_f.err"
@@ -158,24 +162,41 @@ vmcert_run() {
     sh "$VMCERT_DIR/$_f" </dev/null >"$VMCERT_DIR/$_f.out" 2>"$VMCERT_DIR/$_f.err"
   fi
   _rc=$?
-  vmcert_ms; _e=$VMCERT_MS
-  _ob=$(wc -c <"$VMCERT_DIR/$_f.out"); _eb=0
-  [ -s "$VMCERT_DIR/$_f.err" ] && _eb=$(wc -c <"$VMCERT_DIR/$_f.err")
+  vmcert_ms
+  echo "$_rc $((VMCERT_MS - _s))" >"$VMCERT_DIR/$_f.rc"
+}
+vmcert_emit() {  # name file cap stderr-cap: print one probe's capped output between markers
+  _n=$1; _f=$2; _cap=$3; _ecap=$4; _rc=125; _ms=0
+  [ -s "$VMCERT_DIR/$_f.rc" ] && read _rc _ms <"$VMCERT_DIR/$_f.rc"
+  _ob=0; [ -s "$VMCERT_DIR/$_f.out" ] && _ob=$(wc -c <"$VMCERT_DIR/$_f.out")
+  _eb=0; [ -s "$VMCERT_DIR/$_f.err" ] && _eb=$(wc -c <"$VMCERT_DIR/$_f.err")
   printf '%(token)s BEGIN %%s\n' "$_n"
   [ "$_ob" -gt 0 ] && head -c "$_cap" "$VMCERT_DIR/$_f.out"
   printf '\n%(token)s STDERR %%s\n' "$_n"
   [ "$_eb" -gt 0 ] && head -c "$_ecap" "$VMCERT_DIR/$_f.err"
-  printf '\n%(token)s END %%s rc=%%d out=%%d err=%%d ms=%%d\n' "$_n" "$_rc" "$_ob" "$_eb" $((_e - _s))
+  printf '\n%(token)s END %%s rc=%%d out=%%d err=%%d ms=%%d\n' "$_n" "$_rc" "$_ob" "$_eb" "$_ms"
 }
 """
 
 
-def build_script(probes: Sequence[Probe], token: str | None = None) -> tuple[str, str]:
-    """The batch script for ``probes`` and its marker token (random unless given)."""
+def build_script(
+    probes: Sequence[Probe], token: str | None = None, *, parallel: bool = True
+) -> tuple[str, str]:
+    """The batch script for ``probes`` and its marker token (random unless given).
+
+    With ``parallel`` every probe starts as a background job of the one shell (each under its
+    own time limit) and the outputs are printed in order after ``wait``: the batch then takes
+    about as long as its slowest probe instead of the sum. Otherwise they run one after another.
+    """
     token = token or "VMCERT" + secrets.token_hex(8)
     parts = ["#!/bin/sh", _PREAMBLE % {"family": FAMILY_DETECT_SH, "token": token}]
     for index, p in enumerate(probes):
-        parts.append(_probe_block(p, token, index))
+        parts.append(_probe_block(p, token, index, parallel))
+        if not parallel:
+            parts.append(_emit_line(p, index))
+    if parallel:
+        parts.append("wait\n")
+        parts.extend(_emit_line(p, index) for index, p in enumerate(probes))
     parts.append(f"printf '%s DONE\\n' \"{token}\"\nexit 0\n")
     return "\n".join(parts), token
 
@@ -216,15 +237,19 @@ def parse_output(
     return outputs, family
 
 
-def _exec(session: ScriptSession, probes: Sequence[Probe], sudo: bool) -> tuple[Any, str]:
-    script, token = build_script(probes)
+def _exec(
+    session: ScriptSession, probes: Sequence[Probe], sudo: bool, parallel: bool = True
+) -> tuple[Any, str]:
+    script, token = build_script(probes, parallel=parallel)
     limit = sum(p.timeout + 3 for p in probes) + 10
     cap = sum(p.max_output + STDERR_CAP + 256 for p in probes) + 4096
     result = session.run_script(script, timeout=limit, sudo=sudo, max_output=cap)
     return result, token
 
 
-def run_probes(session: ScriptSession, probes: Iterable[Probe], *, batch: bool = True) -> ProbeRun:
+def run_probes(
+    session: ScriptSession, probes: Iterable[Probe], *, batch: bool = True, parallel: bool = True
+) -> ProbeRun:
     """Run ``probes`` on the guest: one exec for all of them, falling back to one per probe.
 
     With ``batch=False`` it goes straight to one exec per probe (used by the benchmark to measure
@@ -236,7 +261,7 @@ def run_probes(session: ScriptSession, probes: Iterable[Probe], *, batch: bool =
     start = time.monotonic()
     if batch and chosen:
         try:
-            result, token = _exec(session, chosen, sudo)
+            result, token = _exec(session, chosen, sudo, parallel)
             run.execs += 1
             if getattr(result, "timed_out", False):
                 raise BatchError("the batch exec timed out")

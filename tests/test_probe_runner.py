@@ -42,7 +42,7 @@ class LocalShell:
     def run_script(self, script: str, *, timeout: float, sudo: bool, max_output: int) -> _Result:
         self.execs += 1
         self.scripts.append(script)
-        batch = script.count("vmcert_run ") > 2
+        batch = script.count("vmcert_emit ") > 2
         if batch and self.raise_on_batch:
             raise OSError("channel closed")
         proc = subprocess.run(
@@ -178,3 +178,19 @@ def test_run_checks_on_a_session_collects_only_needed_probes() -> None:
     assert run.batch_mode == "batch" and run.policy_name == "marketplace"
     assert run.footprint["user"] == "tester"
     assert run.run_facts()["batch_mode"] == "batch"
+
+
+def test_parallel_batch_takes_about_the_slowest_probe_and_keeps_order() -> None:
+    """Probes run as background jobs of one shell; output order and statuses are unchanged."""
+    probes = [_p(f"s{i}", f"sleep 1; echo {i}; exit {i}") for i in range(5)]
+    parallel = run_probes(LocalShell(), probes)
+    sequential = run_probes(LocalShell(), probes, parallel=False)
+    for run in (parallel, sequential):
+        assert list(run.outputs) == [f"s{i}" for i in range(5)]
+        assert [o.exit_status for o in run.outputs.values()] == list(range(5))
+        assert [o.stdout for o in run.outputs.values()] == [f"{i}\n" for i in range(5)]
+    # structural, not a timing assertion: the parallel script backgrounds every job, then waits
+    script, _ = build_script(probes)
+    assert script.count(" &\n") == 5 and "\nwait\n" in script
+    script, _ = build_script(probes, parallel=False)
+    assert " &\n" not in script
