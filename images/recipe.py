@@ -448,12 +448,22 @@ def _check_prerequisites(extra_tools: tuple[str, ...] = ()) -> None:
             "building a test image needs root (mmdebstrap, loop mounts); run it as root "
             "after `bash scripts/install.sh`"
         )
-    missing = [tool for tool in REQUIRED_TOOLS + extra_tools if shutil.which(tool) is None]
+    missing = [
+        tool for tool in REQUIRED_TOOLS + extra_tools if not shutil.which(tool, path=_path())
+    ]
     if missing:
+        verb = "is" if len(missing) == 1 else "are"
         raise InputError(
-            f"building a test image needs {', '.join(missing)} which is not installed; "
+            f"building a test image needs {', '.join(missing)}, which {verb} not installed; "
             f"{INSTALL_HINT}"
         )
+
+
+def _path() -> str:
+    """PATH plus the sbin directories (root's tools are there; `su` without `-` drops them)."""
+    parts = os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
+    extra = [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin") if d not in parts]
+    return os.pathsep.join(parts + extra)
 
 
 @contextlib.contextmanager
@@ -503,6 +513,7 @@ def _remove_stale_builds(target: Path) -> None:
 
 def _run(args: list[str], what: str, log: Path | None = None, **kwargs: object) -> str:
     """Run a build step; on failure raise InfraError with the step and the end of its output."""
+    kwargs.setdefault("env", {**os.environ, "PATH": _path()})
     proc = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
     output = (proc.stdout or "") + (proc.stderr or "")
     if log is not None:
@@ -849,7 +860,11 @@ def _derive(spec: Variant, good: Path, work: Path, say: Progress, log: Path) -> 
         ],
         f"planting the {spec.name} defects",
         log,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={
+            **os.environ,
+            "PATH": _path(),
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        },
     )
     return vhd
 

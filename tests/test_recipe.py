@@ -134,10 +134,20 @@ def test_missing_tool_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     real_which = shutil.which
     monkeypatch.setattr(
-        shutil, "which", lambda tool: None if tool == "mmdebstrap" else real_which(tool)
+        shutil,
+        "which",
+        lambda tool, path=None: None if tool == "mmdebstrap" else real_which(tool, path=path),
     )
-    with pytest.raises(InputError, match=r"mmdebstrap.*bash scripts/install\.sh"):
+    with pytest.raises(InputError, match=r"mmdebstrap, which is not.*bash scripts/install\.sh"):
         build_test_image("good", cache_dir=tmp_path)
+
+
+def test_sbin_tools_are_found_without_sbin_in_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    recipe._check_prerequisites(recipe.GEN2_TOOLS)  # mke2fs, chroot, mkfs.vfat live in sbin
 
 
 def test_host_sources_deb822_and_one_line(tmp_path: Path) -> None:
