@@ -30,7 +30,8 @@ from harness.platforms.base import BootOptions  # noqa: E402
 from harness.platforms.qemu import QemuMachine, QemuPlatform  # noqa: E402
 
 TARGET = 1.03
-SSHD_MARKERS = ("Started ssh.service", "OpenBSD Secure Shell server")
+# systemd's "Started" line (not "Starting ..."): sshd is listening by then (Type=notify).
+SSHD_MARKERS = ("Started ssh.service", "Started OpenBSD Secure Shell server")
 
 
 def calibrate() -> float:
