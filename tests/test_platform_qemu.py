@@ -236,3 +236,13 @@ def test_qemu_exit_fails_early_with_its_message(tmp_path: Path) -> None:
     run.process.wait()
     with pytest.raises(BootError, match=r"QEMU exited with code 1: .*Could not open"):
         QemuPlatform()._check_alive(run)
+
+
+def test_other_containers_are_refused(tmp_path: Path) -> None:
+    vmdk = tmp_path / "disk.vhd"  # the name lies; the bytes decide
+    vmdk.write_bytes(b"KDMV" + b"\0" * 4092)
+    with pytest.raises(InputError, match="looks like vmdk"):
+        sniff_format(vmdk)
+    blank = tmp_path / "blank.raw"
+    blank.write_bytes(b"\0" * 65536)
+    assert sniff_format(blank) == "raw"  # nothing bootable, but a disk: boot fails with a reason

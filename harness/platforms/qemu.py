@@ -75,26 +75,37 @@ _FINGERPRINT = re.compile(r"\b\d+\s+(SHA256:[A-Za-z0-9+/]{43})\b")
 def sniff_format(path: Path) -> str:
     """QEMU's driver name for an image, from its bytes: ``qcow2``, ``vhdx``, ``vpc`` or ``raw``.
 
-    A fixed VHD has its only footer in the last 512 bytes, so it must be told apart from raw
-    here (QEMU's own probe calls it raw and boots the footer as a disk sector).
+    Uses the offline inspector's detection (``images.vhd.probe_format``). A fixed VHD has its only
+    footer in the last 512 bytes, so it must be told apart from raw here (QEMU's own probe calls
+    it raw and boots the footer as a disk sector). Bytes that are no container and no recognised
+    disk (an unpartitioned or blank disk) are booted as raw; other containers (VMDK, compressed
+    files, ISO images, differencing VHDs that need a parent) are refused with one line.
     """
+    from images.vhd import ImageFormat, probe_format
+
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
-            head = handle.read(512)
-            tail = b""
-            if size >= 512:
-                handle.seek(size - 512)
-                tail = handle.read(512)
+
+            def read(offset: int, length: int) -> bytes:
+                handle.seek(offset)
+                return handle.read(length)
+
+            probe = probe_format(read, size, str(path))
     except OSError as exc:
         raise InputError(f"cannot read image {path}: {exc.strerror}") from None
-    if head.startswith(b"QFI\xfb"):
-        return "qcow2"
-    if head.startswith(b"vhdxfile"):
-        return "vhdx"
-    if tail.startswith(b"conectix") or head.startswith(b"conectix"):
-        return "vpc"
-    return "raw"
+    if probe.format is ImageFormat.VHD_DIFFERENCING:
+        raise InputError(f"image {path} is a differencing VHD; boot its merged (fixed) disk")
+    if probe.format is ImageFormat.UNKNOWN:
+        if probe.detail and probe.detail != "all zeros at the start":
+            raise InputError(
+                f"image {path} looks like {probe.detail}, not a VHD/VHDX/qcow2/raw disk; "
+                "convert it with qemu-img first"
+            )
+        return "raw"
+    name = probe.format.qemu_name
+    assert name is not None
+    return name
 
 
 def _read_guest_bytes(path: Path, fmt: str, length: int) -> bytes:
