@@ -128,7 +128,7 @@ class _Failure:
         self.exc = exc
         self.elapsed = elapsed
         self.auth = isinstance(exc, paramiko.AuthenticationException)
-        self.fatal = isinstance(exc, HostKeyMismatch)
+        self.fatal = isinstance(exc, HostKeyMismatch | paramiko.BadHostKeyException)
 
     def describe(self) -> str:
         text = str(self.exc).strip().splitlines()

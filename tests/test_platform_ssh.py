@@ -23,6 +23,7 @@ def test_boot_connects_and_destroy_is_a_no_op(sshd: Sshd) -> None:  # noqa: F811
         assert machine.host_keys == [sshd.host_fingerprint]  # later sessions are pinned to it
         with machine.session() as session:
             assert session.run("echo hi").stdout_text == "hi\n"
+            assert session.host_key_note == NOTE_FIRST_USE
         assert machine.serial_log is None
     machine.destroy()  # idempotent, and the host is untouched
     with machine.session() as session:

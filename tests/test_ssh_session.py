@@ -298,3 +298,31 @@ def test_closed_session_raises_infra_error(sshd: Sshd) -> None:
     session.close()  # idempotent
     with pytest.raises(InfraError, match="closed"):
         session.run("true")
+
+
+def test_known_hosts_verifies_existing_hosts(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.ssh import NOTE_FIRST_USE, NOTE_KNOWN_HOSTS
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with SshSession.connect(
+        "127.0.0.1", sshd.port, "root", key_path=sshd.key_path, known_hosts=True
+    ) as session:
+        assert session.host_key_note == NOTE_FIRST_USE  # not listed yet
+    public = (sshd.directory / "host_ed25519.pub").read_text().split()
+    (tmp_path / ".ssh").mkdir()
+    entry = f"[127.0.0.1]:{sshd.port} {public[0]} {public[1]}\n"
+    (tmp_path / ".ssh" / "known_hosts").write_text(entry)
+    with SshSession.connect(
+        "127.0.0.1", sshd.port, "root", key_path=sshd.key_path, known_hosts=True
+    ) as session:
+        assert session.host_key_note == NOTE_KNOWN_HOSTS
+    other = paramiko.Ed25519Key(filename=str(generate_keypair(tmp_path / "k").private_path))
+    (tmp_path / ".ssh" / "known_hosts").write_text(
+        f"[127.0.0.1]:{sshd.port} ssh-ed25519 {other.get_base64()}\n"
+    )
+    with pytest.raises(InfraError, match="refused: BadHostKeyException"):  # never accepted
+        SshSession.connect(
+            "127.0.0.1", sshd.port, "root", key_path=sshd.key_path, known_hosts=True, retries=3
+        )

@@ -88,6 +88,8 @@ class Machine:
     """Pinned host-key fingerprints (``SHA256:...``), or None when not pinned."""
     timeout_scale: float = 1.0
     """Multiplier for time limits (5 under TCG)."""
+    known_hosts: bool = False
+    """Check host keys against the user's known_hosts (existing hosts) when not pinned."""
     _teardown: Callable[[], None] | None = field(default=None, repr=False)
     _destroyed: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -108,6 +110,7 @@ class Machine:
             timeout=timeout,
             retries=retries,
             host_keys=self.host_keys,
+            known_hosts=self.known_hosts,
             pin_source=self.host_key_note or "pinned",
         )
 

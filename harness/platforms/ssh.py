@@ -61,4 +61,5 @@ class SshPlatform(Platform):
             serial_log=None,
             facts=facts,
             host_keys=pinned,
+            known_hosts=True,
         )
