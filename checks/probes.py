@@ -399,12 +399,14 @@ echo "release=$rel"
 echo "### builtin"
 grep -E '/hv_(vmbus|storvsc|netvsc)\.ko' "/lib/modules/$rel/modules.builtin" 2>/dev/null
 echo "### initramfs"
+# print the hv_* entries and stop listing (SIGPIPE) once vmbus and storvsc were both seen
+pick='/hv_(vmbus|storvsc|netvsc)\.ko/ {print} /hv_vmbus\.ko/ {a=1} /hv_storvsc\.ko/ {b=1} a && b {exit}'
 if command -v lsinitramfs >/dev/null 2>&1 && [ -f "/boot/initrd.img-$rel" ]; then
   echo "image=/boot/initrd.img-$rel"
-  lsinitramfs "/boot/initrd.img-$rel" 2>/dev/null | grep -E 'hv_(vmbus|storvsc|netvsc)\.ko'
+  lsinitramfs "/boot/initrd.img-$rel" 2>/dev/null | awk "$pick"
 elif command -v lsinitrd >/dev/null 2>&1; then
   echo "image=lsinitrd"
-  lsinitrd --kver "$rel" 2>/dev/null | grep -E 'hv_(vmbus|storvsc|netvsc)\.ko'
+  lsinitrd --kver "$rel" 2>/dev/null | awk "$pick"
 else
   echo "image=none"
 fi
