@@ -63,7 +63,8 @@ def _ensure_user(name: str, password: str) -> None:
 
 def _remove_user(name: str) -> None:
     Path("/etc/sudoers.d", name).unlink(missing_ok=True)
-    subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+    # -f: an sshd session process of the user may still be exiting
+    subprocess.run(["userdel", "-f", "-r", name], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="session")
