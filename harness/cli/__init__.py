@@ -77,10 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         code = int(ExitCode.USAGE)
-    except click.exceptions.Abort:
-        error_line("aborted")
-        code = int(ExitCode.INTERRUPTED)
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # click turns SIGINT inside a command into Abort; teardown already ran in ``finally``.
         error_line("interrupted by SIGINT; everything was torn down")
         code = int(ExitCode.INTERRUPTED)
     except VmcertError as exc:
