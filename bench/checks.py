@@ -81,7 +81,8 @@ def measure(session: Any, runs: int) -> None:
     top = sorted(SLOWEST.items(), key=lambda kv: -kv[1])[:4]
     print("slowest probes (sequential, guest-side): " + ", ".join(f"{n} {t:.2f} s" for n, t in top))
     print(
-        f"batched, probes one after another: {s:6.2f} s median   runs {[round(x, 2) for x in s_times]}"
+        f"batched, probes one after another: {s:6.2f} s median   "
+        f"runs {[round(x, 2) for x in s_times]}"
     )
     print(f"batched   : {b:6.2f} s median ({b_execs} exec)   runs {[round(x, 2) for x in b_times]}")
     print(f"per check : {p:6.2f} s median ({p_execs} execs) runs {[round(x, 2) for x in p_times]}")
