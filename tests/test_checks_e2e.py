@@ -2,7 +2,7 @@
 its planted defects, and ``vmcert check --platform ssh`` works against the booted VM.
 
 Boots real VMs under QEMU (TCG here): marked e2e. The good VM is the shared, read-only
-``good_vm`` session fixture from conftest when it exists; the defective one is booted once here.
+``good_vm`` session fixture from conftest; the defective one is booted once here.
 """
 
 from __future__ import annotations
@@ -31,18 +31,9 @@ DOCUMENTED_WARNINGS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def good_machine(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The shared good VM (conftest ``good_vm``), or one booted here when conftest has none."""
-    try:
-        yield request.getfixturevalue("good_vm")
-        return
-    except pytest.FixtureLookupError:
-        pass
-    from harness.platforms import BootOptions, get_platform
-    from images.recipe import build_test_image
-
-    with get_platform("qemu").booted(build_test_image("good"), BootOptions()) as machine:
-        yield machine
+def good_machine(good_vm: Any) -> Any:
+    """The shared, read-only good VM from conftest."""
+    return good_vm
 
 
 @pytest.fixture(scope="module")

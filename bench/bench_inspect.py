@@ -16,25 +16,20 @@ would disturb everything else running on the machine.
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
-# This script is called inspect.py: its directory must not shadow the standard library's inspect.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-import argparse  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from harness.cli.inspect import run_offline_checks  # noqa: E402
-from images.extents import CHUNK, sparse_digest  # noqa: E402
-from images.inspect import inspect_image  # noqa: E402
-from images.vhd import build_footer  # noqa: E402
+from harness.cli.inspect import run_offline_checks
+from images.extents import CHUNK, sparse_digest
+from images.inspect import inspect_image
+from images.vhd import build_footer
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -14,20 +14,15 @@ The verdict against the target is printed; the exit status is 0 either way (figu
 
 from __future__ import annotations
 
+import hashlib
+import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
-# Run as a script, sys.path[0] is bench/, where bench/inspect.py would shadow the stdlib module
-# that dataclasses imports: put the repository root there instead.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
-import hashlib  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-from harness.platforms.base import BootOptions  # noqa: E402
-from harness.platforms.qemu import QemuMachine, QemuPlatform  # noqa: E402
+from harness.platforms.base import BootOptions
+from harness.platforms.qemu import QemuMachine, QemuPlatform
 
 TARGET = 1.03
 # systemd's "Started" line (not "Starting ..."): sshd is listening by then (Type=notify).

@@ -17,17 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-# replace bench/ itself on sys.path: bench/inspect.py would shadow the stdlib module
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
-from checks.probes import PROBES, probes_for  # noqa: E402
-from checks.registry import select_checks  # noqa: E402
-from harness.probe_runner import run_probes  # noqa: E402
+from checks.probes import PROBES, probes_for
+from checks.registry import select_checks
+from harness.probe_runner import run_probes
 
 
 def per_check(session: Any, checks: list[Any]) -> tuple[float, int]:

@@ -29,17 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-# `python bench/replicate.py` puts bench/ first on sys.path, where bench/inspect.py would shadow
-# the standard library's inspect module: replace that entry with the repository root.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-
-from harness.azurite import Azurite  # noqa: E402
-from harness.replicate import replicate_image  # noqa: E402
-from harness.storage_config import StorageConfig  # noqa: E402
-from harness.upload import MAX_PUT, Journal, PageTarget, blob_client, fan_out, page_ranges  # noqa: E402
-from images.extents import chunked, data_extents, sparse_digest  # noqa: E402
+from harness.azurite import Azurite
+from harness.replicate import replicate_image
+from harness.storage_config import StorageConfig
+from harness.upload import MAX_PUT, Journal, PageTarget, blob_client, fan_out, page_ranges
+from images.extents import chunked, data_extents, sparse_digest
 
 GiB = 1024**3
 MiB = 1024**2
