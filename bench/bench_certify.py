@@ -8,19 +8,13 @@ emulated guests compete for the same two host CPUs.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
-
-# bench/inspect.py would shadow the standard library's inspect module: drop this directory
-sys.path[:] = (
-    [p for p in sys.path if p not in ("", sys.path[0])] if __name__ == "__main__" else sys.path
-)
-
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import tempfile
+import time
+from pathlib import Path
 
 
 def _certify(images: list[Path], run_dir: Path, jobs: int) -> tuple[float, dict[str, object]]:
