@@ -73,6 +73,26 @@ def _report_spec(
     default=None,
     help="Run directory (default: ./runs/<timestamp>-<id>/).",
 )
+@click.option(
+    "--replicate",
+    "replicate_to",
+    multiple=True,
+    metavar="REGION[,REGION…]",
+    help="After the reports, replicate each certified image to these regions (repeatable).",
+)
+@click.option(
+    "--storage-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Storage TOML for --replicate (default: $VMCERT_STORAGE_CONFIG, else embedded Azurite).",
+)
+@click.option(
+    "--replicate-strategy",
+    type=click.Choice(["auto", "server", "pages-from-url", "stream"]),
+    default="auto",
+    show_default=True,
+    help="How the data reaches each region.",
+)
 def certify_command(
     images: tuple[Path, ...],
     platform: str,
@@ -86,11 +106,15 @@ def certify_command(
     include: tuple[str, ...],
     skip: tuple[str, ...],
     run_dir: Path | None,
+    replicate_to: tuple[str, ...],
+    storage_config: Path | None,
+    replicate_strategy: str,
 ) -> int:
     """Certify IMAGE(s): offline inspection, boot, checks, reports, teardown.
 
     Exit status: 0 certified (warnings allowed), 1 certification failed, 2 bad usage or
-    unusable input, 3 infrastructure error after retries.
+    unusable input, 3 infrastructure error after retries (or, with --replicate, a certified
+    image that did not reach every region verified).
     """
     from harness.console import notice
     from harness.runner import CertifyOptions, certify, exit_code
@@ -108,7 +132,16 @@ def certify_command(
         skip=tuple(skip),
         run_dir=run_dir,
     )
+    replication = None
+    regions = [name.strip() for item in replicate_to for name in item.split(",") if name.strip()]
+    if regions:
+        from harness.certify_replication import ReplicationStep
+
+        replication = ReplicationStep(regions, storage_config, replicate_strategy)
+        options.after_reports.append(replication)
     run, directory = certify(list(images), options)
     code: ExitCode = exit_code(run)
+    if code is ExitCode.OK and replication is not None and not replication.ok:
+        code = ExitCode.INFRA
     notice(f"run directory: {directory} — verdict {run.verdict} (exit {int(code)})")
     return int(code)

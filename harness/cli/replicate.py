@@ -6,6 +6,8 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,16 @@ class RichProgress:
             self.tasks[region] = self.progress.add_task(region, total=1, note=state)
         task = self.progress.tasks[[t.id for t in self.progress.tasks].index(self.tasks[region])]
         self.progress.update(self.tasks[region], completed=task.total, note=state)
+
+
+@contextmanager
+def progress_display() -> Iterator[PlainProgress | RichProgress]:
+    """Bars per region on a terminal, timestamped lines otherwise (no TTY or CI)."""
+    if interactive():
+        with RichProgress() as bars:
+            yield bars
+    else:
+        yield PlainProgress()
 
 
 def _setup_log(path: Path) -> logging.Handler:
@@ -269,11 +281,8 @@ def replicate_command(
             "limit_rate": limit_rate * 2**20 if limit_rate else None,
         }
         try:
-            if interactive():
-                with RichProgress() as bars:
-                    record = replicate_image(image, names, progress=bars, **kwargs)
-            else:
-                record = replicate_image(image, names, progress=PlainProgress(), **kwargs)
+            with progress_display() as progress:
+                record = replicate_image(image, names, progress=progress, **kwargs)
         except VmcertError as exc:
             # The one-line message printed by the CLI must not carry a secret either.
             exc.args = (redact(str(exc)),)
