@@ -335,7 +335,7 @@ def load_config(path: Path) -> StorageConfig:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     storage = data.get("storage")
     if not isinstance(storage, dict):
-        raise ConfigError(f"{path}: missing [storage] table (see docs/readme-replication.md)")
+        raise ConfigError(f"{path}: missing [storage] table (see docs/replication.md)")
     regions_table = storage.get("regions", {})
     if not isinstance(regions_table, dict) or not regions_table:
         raise ConfigError(f"{path}: no regions; add [storage.regions.NAME] tables")

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent
 
 # Warnings the good image is allowed to show, each with the reason (documented in
-# docs/readme-checks.md). Empty: the good image passes every applicable check outright.
+# docs/checks.md). Empty: the good image passes every applicable check outright.
 DOCUMENTED_WARNINGS: dict[str, str] = {}
 
 
