@@ -7,10 +7,12 @@ MB") and §1b (``first_1mb_free``). Every check reads the ``"image"`` fact, an
 
 from __future__ import annotations
 
+import functools
 import shlex
+from collections.abc import Callable
 from pathlib import PurePath
 
-from checks.model import Facts, Outcome, Params, Severity, Status
+from checks.model import Evaluate, Facts, Outcome, Params, Severity, Status
 from checks.registry import check
 from images.inspect import ImageInspection, human_size
 from images.vhd import FOOTER_SIZE, ImageFormat
@@ -39,6 +41,19 @@ def image_fact(facts: Facts) -> ImageInspection | None:
 
 def _skipped(message: str) -> Outcome:
     return Outcome(Status.SKIPPED, "", message)
+
+
+def on_image(judge: Callable[[ImageInspection, Params], Outcome]) -> Evaluate:
+    """Adapt ``judge(image, params)`` to ``evaluate(facts, params)``: skipped without an image."""
+
+    @functools.wraps(judge)
+    def evaluate(facts: Facts, params: Params) -> Outcome:
+        image = image_fact(facts)
+        if image is None:
+            return _skipped("no image inspected")
+        return judge(image, params)
+
+    return evaluate
 
 
 def convert_command(
@@ -72,11 +87,9 @@ def _round_mib(size: int) -> int:
     facts=(IMAGE_FACT,),
     tags=OFFLINE,
 )
-def vhd_format(facts: Facts, params: Params) -> Outcome:
+@on_image
+def vhd_format(image: ImageInspection, params: Params) -> Outcome:
     """Azure accepts only fixed-format VHDs ("VHDX isn't supported in Azure, only fixed VHD")."""
-    image = image_fact(facts)
-    if image is None:
-        return _skipped("no image inspected")
     actual = _FORMAT_TEXT[image.format]
     if image.format is ImageFormat.VHD_FIXED:
         return Outcome(Status.PASS, actual, "fixed VHD footer (disk type 2)")
@@ -111,11 +124,9 @@ def vhd_format(facts: Facts, params: Params) -> Outcome:
     facts=(IMAGE_FACT,),
     tags=OFFLINE,
 )
-def vhd_footer(facts: Facts, params: Params) -> Outcome:
+@on_image
+def vhd_footer(image: ImageInspection, params: Params) -> Outcome:
     """The 512-byte footer carries the cookie ``conectix`` and a valid one's-complement checksum."""
-    image = image_fact(facts)
-    if image is None:
-        return _skipped("no image inspected")
     footer = image.footer
     if footer is None:
         return _skipped(f"not a VHD ({_FORMAT_TEXT[image.format]}): no footer to check")
@@ -151,11 +162,9 @@ def vhd_footer(facts: Facts, params: Params) -> Outcome:
     facts=(IMAGE_FACT,),
     tags=OFFLINE,
 )
-def vhd_size_alignment(facts: Facts, params: Params) -> Outcome:
+@on_image
+def vhd_size_alignment(image: ImageInspection, params: Params) -> Outcome:
     """The virtual size must be a multiple of 1 MB, i.e. 1024 × 1024 bytes."""
-    image = image_fact(facts)
-    if image is None:
-        return _skipped("no image inspected")
     size = image.virtual_size
     if size is None:
         return _skipped(f"virtual size unknown for {_FORMAT_TEXT[image.format]}")
@@ -180,11 +189,9 @@ def vhd_size_alignment(facts: Facts, params: Params) -> Outcome:
     facts=(IMAGE_FACT,),
     tags=OFFLINE,
 )
-def vhd_file_length(facts: Facts, params: Params) -> Outcome:
+@on_image
+def vhd_file_length(image: ImageInspection, params: Params) -> Outcome:
     """A fixed VHD is the disk bytes followed by the 512-byte footer: nothing more, nothing less."""
-    image = image_fact(facts)
-    if image is None:
-        return _skipped("no image inspected")
     if image.format is not ImageFormat.VHD_FIXED or image.footer is None:
         return _skipped(f"only a fixed VHD has a fixed length ({_FORMAT_TEXT[image.format]})")
     expected = image.footer.current_size + FOOTER_SIZE
@@ -220,13 +227,11 @@ def vhd_file_length(facts: Facts, params: Params) -> Outcome:
         "windows_max_gb": 250,
     },
 )
-def os_disk_size(facts: Facts, params: Params) -> Outcome:
+@on_image
+def os_disk_size(image: ImageInspection, params: Params) -> Outcome:
     """At least 20 MiB and at most 1023 GiB; outside the recommended range (Linux 30–1023 GB,
     Windows 30–250 GB, chosen by the ``os_family`` parameter) it is a warning. Azure's "GB" for
     disk sizes are GiB, and are treated as such."""
-    image = image_fact(facts)
-    if image is None:
-        return _skipped("no image inspected")
     size = image.virtual_size
     if size is None:
         return _skipped(f"virtual size unknown for {_FORMAT_TEXT[image.format]}")
@@ -274,12 +279,10 @@ def os_disk_size(facts: Facts, params: Params) -> Outcome:
     tags=OFFLINE,
     params={"min_start_sector": 2048},
 )
-def first_1mb_free(facts: Facts, params: Params) -> Outcome:
+@on_image
+def first_1mb_free(image: ImageInspection, params: Params) -> Outcome:
     """The first 2048 sectors (1 MB) must stay free: the first partition starts at sector 2048 or
     later ("VM images must have 1 MB of free space")."""
-    image = image_fact(facts)
-    if image is None:
-        return _skipped("no image inspected")
     table = image.partition_table
     if table is None:
         return _skipped(image.partition_note or "partition table not read")
@@ -318,12 +321,10 @@ def first_1mb_free(facts: Facts, params: Params) -> Outcome:
     facts=(IMAGE_FACT,),
     tags=OFFLINE,
 )
-def partition_table_valid(facts: Facts, params: Params) -> Outcome:
+@on_image
+def partition_table_valid(image: ImageInspection, params: Params) -> Outcome:
     """MBR (with extended/logical partitions) or GPT (header and entry-array CRCs, protective MBR,
     backup header): no overlapping partitions, none past the end of the disk, no CRC errors."""
-    image = image_fact(facts)
-    if image is None:
-        return _skipped("no image inspected")
     table = image.partition_table
     if table is None:
         return _skipped(image.partition_note or "partition table not read")
