@@ -44,6 +44,7 @@ def test_certify_good_and_defective(test_images: tuple[Path, Path], tmp_path: Pa
         "--report", f"selftest:{out / 'selftest.json'}",
         "--report", f"html:{out / 'report.html'}",
         "--report", f"console:{out / 'summary.txt'}",
+        "--replicate", "eastus,westeurope",  # no storage config: the embedded Azurite
     ]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=_env())
     assert proc.returncode == 1, proc.stderr[-4000:]
@@ -84,6 +85,18 @@ def test_certify_good_and_defective(test_images: tuple[Path, Path], tmp_path: Pa
     assert all(link.startswith("#") for link in parser.links)
     assert "url(" not in page.split("</style>")[0] and "@import" not in page
     assert "failed" in (out / "summary.txt").read_text()
+
+    # --replicate: only the certified image left, verified in both regions, approved by the run.
+    records = sorted(run_dir.glob("replication-*.json"))
+    expected = [f"replication-1-{good_image.stem}.json"]
+    assert [r.name for r in records] == expected, proc.stderr[-4000:]
+    record = json.loads(records[0].read_text())
+    assert {r["region"]: r["state"] for r in record["regions"]} == {
+        "eastus": "replicated",
+        "westeurope": "replicated",
+    }
+    assert all(r["digest"] == good["image"]["sparse_digest"] for r in record["regions"])
+    assert record["approval"]["approved"] is True and not record["approval"]["forced"]
 
 
 class _Tags(HTMLParser):
