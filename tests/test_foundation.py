@@ -6,8 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 
 from checks.model import Check, Outcome, Severity, Status, Waiver
+from harness.cli import COMMANDS, cli
 from harness.errors import ConfigError, ExitCode
 from harness.registry import Registry, UnknownPluginError
 
@@ -72,3 +74,10 @@ def test_cli_unknown_command_is_usage_error_without_traceback() -> None:
     assert proc.returncode == ExitCode.USAGE
     assert "Traceback" not in proc.stderr
     assert "No such command" in proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_imports_and_has_help(name: str) -> None:
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and name in result.output

@@ -17,7 +17,7 @@ import click
 from harness import __version__
 from harness.errors import ExitCode, Interrupted, VmcertError
 
-# name -> "module:attribute"; a module that is not there yet is simply not listed.
+# name -> "module:attribute", imported on first use of the command.
 COMMANDS: dict[str, str] = {
     "inspect": "harness.cli.inspect:inspect_command",
     "images": "harness.cli.images:images_group",
@@ -34,20 +34,14 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if self.get_command(ctx, name) is not None)
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
         module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                return None
-            raise
-        command = getattr(module, attribute)
+        command = getattr(importlib.import_module(module_name), attribute)
         assert isinstance(command, click.Command)
         return command
 
