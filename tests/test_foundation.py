@@ -81,3 +81,13 @@ def test_every_command_imports_and_has_help(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage: " in result.output and name in result.output
+
+
+def test_split_list_takes_repeats_and_commas() -> None:
+    from harness.cli.options import split_list
+
+    assert split_list(["eastus,westeurope", " southeastasia ", ",", ""]) == [
+        "eastus",
+        "westeurope",
+        "southeastasia",
+    ]

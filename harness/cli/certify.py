@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from harness.cli.options import split_list
 from harness.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def certify_command(
         run_dir=run_dir,
     )
     replication = None
-    regions = [name.strip() for item in replicate_to for name in item.split(",") if name.strip()]
+    regions = split_list(replicate_to)
     if regions:
         from harness.certify_replication import ReplicationStep
 

@@ -8,12 +8,8 @@ from typing import Any
 
 import click
 
+from harness.cli.options import split_list
 from harness.errors import ExitCode, InputError
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [t.strip() for v in values for t in v.split(",") if t.strip()]
-
 
 _STYLE = {
     "pass": "green",
@@ -164,7 +160,7 @@ def check_command(
     if bool(key) == use_password:
         raise InputError("give exactly one of --key FILE or --password")
     # configuration errors first: they must not wait behind a password prompt
-    checks = select_checks(_split(include), _split(skip), tag="online")
+    checks = select_checks(split_list(include), split_list(skip), tag="online")
     the_policy = load_policy(policy, list(CHECKS))
     waivers = load_waivers(waivers_file, CHECKS.names()) if waivers_file else []
     password = None

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from harness.cli.options import split_list
 from harness.console import interactive, notice, stdout
 from harness.errors import VmcertError
 from harness.replicate import STRATEGIES, ReplicationRecord, replicate_image
@@ -258,7 +259,7 @@ def replicate_command(
             "not approved: pass --report REPORT.json (a vmcert certify report that certifies this "
             "image) or --force"
         )
-    names = [n.strip() for item in regions for n in item.split(",") if n.strip()]
+    names = split_list(regions)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     record_path = record_path or Path("runs") / f"replicate-{stamp}.json"
     log_path = log_path or record_path.with_suffix(".log")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from harness import azurite
+from harness.cli.options import split_list
 from harness.console import stdout
 
 
@@ -27,7 +28,7 @@ def storage_group() -> None:
 )
 def up_command(regions: str, show_connection_strings: bool) -> None:
     """Start Azurite (or add accounts to the running one) and keep it running."""
-    names = [r.strip() for r in regions.split(",") if r.strip()]
+    names = split_list([regions])
     instance = azurite.up(names)
     stdout.print(
         f"azurite {azurite.AZURITE_VERSION} pid {instance.pid} at {instance.endpoint}", markup=False
