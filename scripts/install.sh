@@ -15,7 +15,7 @@ APT_PACKAGES=(
   genisoimage                            # the NoCloud cidata seed
   openssh-server openssh-client          # a real sshd for SSH-session tests
   sudo                                   # SSH-session tests: sudo -n as a non-root user
-  python3-venv                           # nothing else needs it, but a fresh machine may lack pip
+  python3-pip                            # pip for Debian's own python3 (a pyenv python has its own)
 )
 # Azurite, the local blob-storage default, needs Node.js and npm; a machine may already have them.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
@@ -23,12 +23,21 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
+# The gen2 recipe fetches systemd-boot-efi with the host's `apt-get download`: it needs package lists.
+if [ "${#missing[@]}" -gt 0 ] || ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null; then
   $SUDO apt-get update -qq
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test,lint,dev]'
+# Debian's own python3 is marked externally managed (PEP 668); installing there as root is the intent.
+PIP_FLAGS=(-q --disable-pip-version-check)
+if python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+  PIP_FLAGS+=(--break-system-packages)
+fi
+python3 -m pip install "${PIP_FLAGS[@]}" -e '.[test,lint,dev]'
 if [ -f package.json ]; then
   npm ci --silent --no-audit --no-fund
 fi
