@@ -1,18 +1,26 @@
-# ruff: noqa: E501  (shell texts and regex tables read better unwrapped)
 """The batched probe executor: every probe of a run in ONE generated script, ONE SSH exec.
 
-The generated POSIX sh script
+Under TCG emulation every fork+exec on the guest costs about 20 ms while shell builtins and a
+plain subshell fork cost next to nothing, so the generated POSIX sh script starts as few
+programs as it can:
 
-* exports a full ``PATH`` and detects the distribution family from ``/etc/os-release``;
-* writes each probe's text (the family-specific one, chosen on the guest) to a temp file;
-* runs it under ``timeout -k 2 <limit>`` with stdin closed, capturing stdout/stderr to files;
-* prints, between markers that carry a random per-run token, the first ``max_output`` bytes of
-  stdout, the first 4 KiB of stderr, and an end line with the exit status, the total byte counts
-  (so dropped bytes are known exactly) and the probe's wall time in milliseconds.
+* it exports a full ``PATH``, detects the distribution family from ``/etc/os-release`` (builtins
+  only) and makes one temp directory;
+* each probe's text (the family-specific one, chosen on the guest by ``case``) runs with
+  ``eval`` in its own subshell of the batch shell, as a background job, stdin closed, stdout and
+  stderr captured to files: no per-probe ``sh`` or ``timeout`` process;
+* per-probe time limits are kept by ONE watchdog job that wakes once a second (one ``sleep``),
+  sends TERM to a probe's whole process tree at its limit and KILL two seconds later, exactly
+  like ``timeout -k 2``; such a probe reports exit status 124 (or 137 after KILL);
+* after ``wait`` it prints one header line per probe (exit status, wall time in ms, total stdout
+  and stderr byte counts, all from one ``wc -c``), then the outputs as one byte stream, each cut
+  to its cap (``max_output`` for stdout, 4 KiB for stderr; usually a single ``cat``).
 
-The whole script runs with sudo once (``run_script(..., sudo=True)``). When the batch itself fails
-(the exec raises, or the markers are missing or garbled), :func:`run_probes` falls back to one exec
-per probe with the same wrapper and says so in :attr:`ProbeRun.mode`/``fallback_reason``.
+The host cuts the stream by those byte counts, so no output can forge a marker; a stream whose
+length does not add up is rejected. The whole script runs with sudo once
+(``run_script(..., sudo=True)``). When the batch itself fails (the exec raises, or the framing
+is missing or broken), :func:`run_probes` falls back to one exec per probe with the same script
+and says so in :attr:`ProbeRun.mode`/``fallback_reason``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from checks.probes import FAMILIES, FAMILY_DETECT_SH, Probe
 
 STDERR_CAP = 4096
 """Bytes of each probe's stderr that are kept (stderr is evidence, not a fact)."""
+
+KILL_GRACE_S = 2
+"""Seconds between TERM at a probe's time limit and KILL (``timeout -k 2``)."""
 
 
 class ScriptResult(Protocol):
@@ -113,33 +124,27 @@ class BatchError(Exception):
     """The batch output could not be parsed (missing or garbled markers)."""
 
 
-def _heredoc(text: str, delimiter: str) -> str:
-    return f"cat > \"$VMCERT_DIR/{{name}}\" <<'{delimiter}'\n{text}{delimiter}\n"
+def _quote(text: str) -> str:
+    """``text`` as one single-quoted shell word."""
+    return "'" + text.replace("'", "'\\''") + "'"
 
 
-def _probe_block(p: Probe, token: str, index: int, parallel: bool) -> str:
-    """Shell that writes one probe's text (per family) and starts it under its time limit."""
-    fname = f"p{index}"
-    delim = f"VMCERT_EOF_{token}"
+def _probe_block(p: Probe, index: int, parallel: bool) -> str:
+    """Shell that picks one probe's text for the guest's family and starts it."""
     lines = [f"# --- probe {p.name}"]
     specialised = {fam: p.family_scripts[fam] for fam in FAMILIES if fam in p.family_scripts}
     if specialised:
         lines.append('case "$VMCERT_FAMILY" in')
-        for fam, text in specialised.items():
-            lines.append(f"{fam})")
-            lines.append(_heredoc(text, delim).replace("{name}", fname) + ";;")
-        lines.append("*)")
-        lines.append(_heredoc(p.script, delim).replace("{name}", fname) + ";;")
+        lines.extend(f"{fam}) VMCERT_TEXT={_quote(text)};;" for fam, text in specialised.items())
+        lines.append(f"*) VMCERT_TEXT={_quote(p.script)};;")
         lines.append("esac")
     else:
-        lines.append(_heredoc(p.script, delim).replace("{name}", fname))
-    timeout = max(1, round(p.timeout))
-    lines.append(f"vmcert_job {fname} {timeout}" + (" &" if parallel else ""))
+        lines.append(f"VMCERT_TEXT={_quote(p.script)}")
+    limit = max(1, round(p.timeout))
+    lines.append(f'vmcert_start {index} {limit} "$VMCERT_TEXT"')
+    if not parallel:
+        lines.append("wait $!")
     return "\n".join(lines) + "\n"
-
-
-def _emit_line(p: Probe, index: int) -> str:
-    return f"vmcert_emit {p.name} p{index} {int(p.max_output)} {STDERR_CAP}\n"
 
 
 _PREAMBLE = r"""PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -152,30 +157,92 @@ printf '%%s FAMILY %%s\n' "%(token)s" "$VMCERT_FAMILY"
 vmcert_ms() {  # fork-free milliseconds since boot (read and arithmetic are shell builtins)
   read _up _idle </proc/uptime; _c=${_up#*.}; VMCERT_MS=$(( ${_up%%%%.*} * 1000 + ${_c#0} * 10 ))
 }
-VMCERT_TIMEOUT=$(command -v timeout)
-vmcert_job() {  # file limit: run one probe with its own time limit; record status and ms
-  _f=$1; _t=$2
-  vmcert_ms; _s=$VMCERT_MS
-  if [ -n "$VMCERT_TIMEOUT" ]; then
-    "$VMCERT_TIMEOUT" -k 2 "$_t" sh "$VMCERT_DIR/$_f" </dev/null >"$VMCERT_DIR/$_f.out" 2>"$VMCERT_DIR/$_f.err"
+vmcert_kids() {  # pid: append every descendant of pid to VMCERT_KIDS
+  local _c _k _t
+  _c=
+  if [ -r "/proc/$1/task/$1/children" ]; then
+    for _t in /proc/"$1"/task/*/children; do read -r _k <"$_t"; _c="$_c $_k"; done
   else
-    sh "$VMCERT_DIR/$_f" </dev/null >"$VMCERT_DIR/$_f.out" 2>"$VMCERT_DIR/$_f.err"
+    _c=$(pgrep -P "$1" 2>/dev/null)
   fi
+  for _k in $_c; do VMCERT_KIDS="$VMCERT_KIDS $_k"; vmcert_kids "$_k"; done
+}
+vmcert_signal() {  # signal pid [self]: signal the process tree below pid (and pid with "self")
+  VMCERT_KIDS=
+  vmcert_kids "$2"
+  [ "$3" = self ] && VMCERT_KIDS="$2 $VMCERT_KIDS"
+  [ -n "$VMCERT_KIDS" ] && kill -s "$1" $VMCERT_KIDS 2>/dev/null
+  return 0
+}
+vmcert_watch() {  # one sleep a second: TERM a probe's tree at its limit, KILL it %(grace)d s later
+  while sleep 1; do
+    vmcert_ms
+    [ -r "$VMCERT_DIR/jobs" ] || continue
+    while read -r _i _p _d; do
+      [ -e "$VMCERT_DIR/$_i.rc" ] && continue
+      if [ -e "$VMCERT_DIR/$_i.term" ]; then
+        if [ "$VMCERT_MS" -ge $((_d + %(grace)d000)) ] && [ ! -e "$VMCERT_DIR/$_i.kill" ]; then
+          : >"$VMCERT_DIR/$_i.kill"; vmcert_signal KILL "$_p"
+        fi
+      elif [ "$VMCERT_MS" -ge "$_d" ]; then
+        : >"$VMCERT_DIR/$_i.term"; vmcert_signal TERM "$_p"
+      fi
+    done <"$VMCERT_DIR/jobs"
+  done
+}
+vmcert_job() {  # index text: run one probe in a subshell; record its exit status and wall time
+  vmcert_ms; _s=$VMCERT_MS
+  ( VMCERT_TEXT=$2; set --; eval "$VMCERT_TEXT" ) \
+    </dev/null >"$VMCERT_DIR/$1.o" 2>"$VMCERT_DIR/$1.e"
   _rc=$?
+  if [ -e "$VMCERT_DIR/$1.kill" ]; then _rc=137; elif [ -e "$VMCERT_DIR/$1.term" ]; then _rc=124; fi
   vmcert_ms
-  echo "$_rc $((VMCERT_MS - _s))" >"$VMCERT_DIR/$_f.rc"
+  echo "$_rc $((VMCERT_MS - _s))" >"$VMCERT_DIR/$1.rc"
 }
-vmcert_emit() {  # name file cap stderr-cap: print one probe's capped output between markers
-  _n=$1; _f=$2; _cap=$3; _ecap=$4; _rc=125; _ms=0
-  [ -s "$VMCERT_DIR/$_f.rc" ] && read _rc _ms <"$VMCERT_DIR/$_f.rc"
-  _ob=0; [ -s "$VMCERT_DIR/$_f.out" ] && _ob=$(wc -c <"$VMCERT_DIR/$_f.out")
-  _eb=0; [ -s "$VMCERT_DIR/$_f.err" ] && _eb=$(wc -c <"$VMCERT_DIR/$_f.err")
-  printf '%(token)s BEGIN %%s\n' "$_n"
-  [ "$_ob" -gt 0 ] && head -c "$_cap" "$VMCERT_DIR/$_f.out"
-  printf '\n%(token)s STDERR %%s\n' "$_n"
-  [ "$_eb" -gt 0 ] && head -c "$_ecap" "$VMCERT_DIR/$_f.err"
-  printf '\n%(token)s END %%s rc=%%d out=%%d err=%%d ms=%%d\n' "$_n" "$_rc" "$_ob" "$_eb" "$_ms"
+vmcert_start() {  # index limit text: start one probe as a background job, register its deadline
+  vmcert_ms
+  vmcert_job "$1" "$3" </dev/null >/dev/null 2>&1 &
+  VMCERT_PIDS="$VMCERT_PIDS $!"
+  echo "$1 $! $((VMCERT_MS + $2 * 1000))" >>"$VMCERT_DIR/jobs"
 }
+vmcert_queue() {  # file bytes cap: queue a file's output; uncapped runs share one cat
+  [ "$2" -gt 0 ] || return 0
+  if [ "$2" -gt "$3" ]; then VMCERT_Q="$VMCERT_Q h:$3:$1"; else VMCERT_Q="$VMCERT_Q c:$1"; fi
+}
+vmcert_meta() {  # index cap stderr-cap: print one probe's header line and queue its outputs
+  _rc=125; _ms=0
+  [ -s "$VMCERT_DIR/$1.rc" ] && read -r _rc _ms <"$VMCERT_DIR/$1.rc"
+  eval "_ob=\${VMCERT_SZ_$1_o:-0} _eb=\${VMCERT_SZ_$1_e:-0}"
+  printf '%(token)s P %%s %%s %%s %%s %%s\n' "$1" "$_rc" "$_ms" "$_ob" "$_eb"
+  vmcert_queue "$VMCERT_DIR/$1.o" "$_ob" "$2"
+  vmcert_queue "$VMCERT_DIR/$1.e" "$_eb" "$3"
+}
+vmcert_sizes() {  # byte counts of every non-empty output file, from ONE wc
+  VMCERT_FILES=
+  for _f in "$VMCERT_DIR"/*.o "$VMCERT_DIR"/*.e; do
+    [ -s "$_f" ] && VMCERT_FILES="$VMCERT_FILES $_f"
+  done
+  [ -n "$VMCERT_FILES" ] || return 0
+  wc -c $VMCERT_FILES >"$VMCERT_DIR/sizes" 2>/dev/null
+  while read -r _n _f; do
+    case "$_f" in "$VMCERT_DIR"/*) _b=${_f##*/}; eval "VMCERT_SZ_${_b%%.*}_${_b#*.}=\$_n";; esac
+  done <"$VMCERT_DIR/sizes"
+}
+vmcert_data() {  # the queued outputs as one byte stream, each cut to its cap
+  _run=
+  for _q in $VMCERT_Q; do
+    case "$_q" in
+      c:*) _run="$_run ${_q#c:}";;
+      h:*) [ -n "$_run" ] && cat $_run; _run=; _r=${_q#h:}; head -c "${_r%%%%:*}" "${_r#*:}";;
+    esac
+  done
+  [ -n "$_run" ] && cat $_run
+  return 0
+}
+VMCERT_PIDS=
+VMCERT_Q=
+vmcert_watch </dev/null >/dev/null 2>&1 &
+VMCERT_WATCH=$!
 """
 
 
@@ -189,15 +256,21 @@ def build_script(
     about as long as its slowest probe instead of the sum. Otherwise they run one after another.
     """
     token = token or "VMCERT" + secrets.token_hex(8)
-    parts = ["#!/bin/sh", _PREAMBLE % {"family": FAMILY_DETECT_SH, "token": token}]
-    for index, p in enumerate(probes):
-        parts.append(_probe_block(p, token, index, parallel))
-        if not parallel:
-            parts.append(_emit_line(p, index))
-    if parallel:
-        parts.append("wait\n")
-        parts.extend(_emit_line(p, index) for index, p in enumerate(probes))
-    parts.append(f"printf '%s DONE\\n' \"{token}\"\nexit 0\n")
+    preamble = _PREAMBLE % {"family": FAMILY_DETECT_SH, "token": token, "grace": KILL_GRACE_S}
+    parts = ["#!/bin/sh", preamble]
+    # longest time limit first: the limits mirror expected cost, and the slowest probe should not
+    # be the last to get a CPU (output order stays the probes' order: it goes by index)
+    started = sorted(enumerate(probes), key=lambda item: -item[1].timeout)
+    parts.extend(_probe_block(p, index, parallel) for index, p in started)
+    parts.append('[ -n "$VMCERT_PIDS" ] && wait $VMCERT_PIDS')
+    parts.append('vmcert_signal TERM "$VMCERT_WATCH" self')
+    parts.append("vmcert_sizes")
+    parts.extend(
+        f"vmcert_meta {index} {int(p.max_output)} {STDERR_CAP}" for index, p in enumerate(probes)
+    )
+    parts.append(f"printf '%s DATA\\n' \"{token}\"")
+    parts.append("vmcert_data")
+    parts.append(f"printf '\\n%s DONE\\n' \"{token}\"\nexit 0\n")
     return "\n".join(parts), token
 
 
@@ -206,34 +279,53 @@ def parse_output(
 ) -> tuple[dict[str, ProbeOutput], str]:
     """Parse batch output into outputs by probe name and the detected family.
 
-    Raises :class:`BatchError` when any expected probe's markers are missing or garbled.
+    The header lines give each probe's status, wall time and byte counts; the data section is
+    cut by those counts (capped like the script caps them). Raises :class:`BatchError` when a
+    probe's header is missing or the data section does not add up.
     """
-    text = data.decode("utf-8", errors="replace")
-    tok = re.escape(token)
-    family_match = re.search(rf"^{tok} FAMILY (\S*)$", text, re.MULTILINE)
+    tok = token.encode()
+    data_marker = tok + b" DATA\n"
+    at = data.find(data_marker)
+    if at < 0 or (at > 0 and data[at - 1 : at] != b"\n"):
+        raise BatchError("the batch output has no data section (framing missing or broken)")
+    header = data[:at].decode("utf-8", errors="replace")
+    tok_re = re.escape(token)
+    family_match = re.search(rf"^{tok_re} FAMILY (\S*)$", header, re.MULTILINE)
     family = family_match.group(1) if family_match else "unknown"
-    block = re.compile(
-        rf"^{tok} BEGIN (?P<name>\S+)\n(?P<out>.*?)\n{tok} STDERR (?P=name)\n(?P<err>.*?)\n"
-        rf"{tok} END (?P=name) rc=(?P<rc>-?\d+) out=(?P<ob>\d+) err=(?P<eb>\d+) ms=(?P<ms>-?\d+)$",
-        re.MULTILINE | re.DOTALL,
-    )
-    outputs: dict[str, ProbeOutput] = {}
-    caps = {p.name: p.max_output for p in probes}
-    for m in block.finditer(text):
-        name = m.group("name")
-        total = int(m.group("ob"))
-        outputs[name] = ProbeOutput(
-            name=name,
-            exit_status=int(m.group("rc")),
-            stdout=m.group("out"),
-            stderr=m.group("err"),
-            stdout_bytes=total,
-            stdout_dropped=max(0, total - caps.get(name, total)),
-            duration=max(0, int(m.group("ms"))) / 1000.0,
+    heads: dict[int, tuple[int, int, int, int]] = {}
+    for m in re.finditer(rf"^{tok_re} P (\d+) (-?\d+) (-?\d+) (\d+) (\d+)$", header, re.MULTILINE):
+        heads[int(m.group(1))] = (
+            int(m.group(2)),
+            int(m.group(3)),
+            int(m.group(4)),
+            int(m.group(5)),
         )
-    missing = [p.name for p in probes if p.name not in outputs]
+    missing = [p.name for i, p in enumerate(probes) if i not in heads]
     if missing:
         raise BatchError(f"markers missing or garbled for probe(s): {', '.join(missing)}")
+    pos = at + len(data_marker)
+    outputs: dict[str, ProbeOutput] = {}
+    for index, p in enumerate(probes):
+        rc, ms, out_bytes, err_bytes = heads[index]
+        kept_out = min(out_bytes, int(p.max_output))
+        kept_err = min(err_bytes, STDERR_CAP)
+        stdout = data[pos : pos + kept_out]
+        stderr = data[pos + kept_out : pos + kept_out + kept_err]
+        pos += kept_out + kept_err
+        outputs[p.name] = ProbeOutput(
+            name=p.name,
+            exit_status=rc,
+            stdout=stdout.decode("utf-8", errors="replace"),
+            stderr=stderr.decode("utf-8", errors="replace"),
+            stdout_bytes=out_bytes,
+            stdout_dropped=max(0, out_bytes - kept_out),
+            duration=max(0, ms) / 1000.0,
+        )
+    if data[pos:] != b"\n" + tok + b" DONE\n":
+        raise BatchError(
+            "markers missing or garbled: the data section does not match the announced byte "
+            f"counts (expected the end marker at byte {pos} of {len(data)})"
+        )
     return outputs, family
 
 

@@ -203,3 +203,41 @@ def test_machine_that_drops_ssh_is_torn_down_each_attempt(
     assert [a.phase for a in image.infra_attempts] == ["settle", "settle"]
     assert "kernel panic" in image.serial_log and "\x00" not in image.serial_log
     assert Path(image.artifacts["serial_log"]).name == "serial-attempt2.log"
+
+
+def test_cli_checks_and_skip_take_comma_lists(
+    vhd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_vm: type[NeverBoots]
+) -> None:
+    """``--checks a,b --checks c`` means three selectors, as for ``vmcert check``."""
+    import harness.runner as runner
+    from harness.cli import main
+
+    seen: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+
+    def record(tag: str, include: Any, skip: Any) -> list[Any]:
+        seen.append((tag, tuple(include), tuple(skip)))
+        return []
+
+    monkeypatch.setattr(runner, "_select", record)
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "certify",
+                "--retries",
+                "0",
+                "--run-dir",
+                str(tmp_path / "r"),
+                "--checks",
+                "ssh_enabled, kernel",
+                "--checks",
+                "disk",
+                "--skip",
+                "boot_log_clean,repos_configured",
+                str(vhd),
+            ]
+        )
+    assert seen and all(
+        include == ("ssh_enabled", "kernel", "disk")
+        and skip == ("boot_log_clean", "repos_configured")
+        for _tag, include, skip in seen
+    )

@@ -42,7 +42,7 @@ class LocalShell:
     def run_script(self, script: str, *, timeout: float, sudo: bool, max_output: int) -> _Result:
         self.execs += 1
         self.scripts.append(script)
-        batch = script.count("vmcert_emit ") > 2
+        batch = script.count("\nvmcert_start ") > 2
         if batch and self.raise_on_batch:
             raise OSError("channel closed")
         proc = subprocess.run(
@@ -50,7 +50,7 @@ class LocalShell:
         )
         out = proc.stdout[:max_output]
         if batch and self.garble:
-            out = out.replace(b" END ", b" E\x00ND ", 1)
+            out = out.replace(b" P 1 ", b" P\x001 ", 1)
         return _Result(proc.returncode, out, proc.stderr)
 
 
@@ -109,7 +109,7 @@ def test_parse_rejects_missing_markers() -> None:
     probes = [_p("a", "echo a"), _p("b", "echo b")]
     script, token = build_script(probes)
     with pytest.raises(BatchError, match="b"):
-        parse_output(f"{token} BEGIN a\nx\n{token} STDERR a\n\n".encode(), token, probes)
+        parse_output(f"{token} P 0 0 5 2 0\n{token} DATA\na\n".encode(), token, probes)
     assert token in script
 
 
@@ -191,6 +191,64 @@ def test_parallel_batch_takes_about_the_slowest_probe_and_keeps_order() -> None:
         assert [o.stdout for o in run.outputs.values()] == [f"{i}\n" for i in range(5)]
     # structural, not a timing assertion: the parallel script backgrounds every job, then waits
     script, _ = build_script(probes)
-    assert script.count(" &\n") == 5 and "\nwait\n" in script
+    assert script.count("\nvmcert_start ") == 5 and "wait $!" not in script
+    assert "wait $VMCERT_PIDS" in script
     script, _ = build_script(probes, parallel=False)
-    assert " &\n" not in script
+    assert script.count("\nvmcert_start ") == 5 and script.count("wait $!") == 5
+
+
+def _run_local(script: str) -> bytes:
+    done = subprocess.run(["sh", "-s"], input=script.encode(), capture_output=True, check=True)
+    return done.stdout
+
+
+def test_output_cannot_forge_the_framing() -> None:
+    """Outputs are cut by byte counts, so a probe printing the markers changes nothing."""
+    token = "VMCERTfixedtoken"
+    probes = [
+        _p("forger", f"printf '{token} DONE\\n{token} P 1 0 0 0 0\\n'; printf 'x' >&2"),
+        _p("after", "printf 'no newline'"),
+        _p("noisy", "head -c 5000 /dev/zero | tr '\\0' e >&2; echo ok"),
+    ]
+    script, _ = build_script(probes, token)
+    outputs, _family = parse_output(_run_local(script), token, probes)
+    assert outputs["forger"].stdout == f"{token} DONE\n{token} P 1 0 0 0 0\n"
+    assert outputs["forger"].stderr == "x"
+    assert outputs["after"].stdout == "no newline" and outputs["after"].ok
+    assert outputs["noisy"].stdout == "ok\n" and len(outputs["noisy"].stderr) == 4096
+
+
+def test_stream_that_does_not_add_up_is_rejected() -> None:
+    token = "VMCERTfixedtoken"
+    probes = [_p("a", "echo aaaa")]
+    script, _ = build_script(probes, token)
+    good = _run_local(script)
+    assert parse_output(good, token, probes)[0]["a"].stdout == "aaaa\n"
+    with pytest.raises(BatchError, match="does not match"):
+        parse_output(good.replace(b"aaaa", b"aaaaa"), token, probes)
+
+
+def _leftover(marker: str) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    return [line for line in ps.stdout.splitlines() if marker in line and "ps -eo" not in line]
+
+
+def test_time_limit_kills_the_whole_probe_tree() -> None:
+    """TERM reaches every process the probe started, not only its shell (as ``timeout`` does)."""
+    probes = [
+        _p("tree", "sleep 41.25 | sleep 41.25 & sleep 41.25; echo never", timeout=1),
+        _p("quick", "echo fine"),
+    ]
+    run = run_probes(LocalShell(), probes)
+    assert run.outputs["tree"].exit_status == 124 and run.outputs["quick"].ok
+    assert run.outputs["tree"].duration < 4
+    assert _leftover("sleep 41.25") == []
+
+
+def test_a_probe_that_ignores_term_is_killed_after_the_grace_period() -> None:
+    probes = [_p("stubborn", "trap '' TERM; sleep 42.5; echo never", timeout=1)]
+    run = run_probes(LocalShell(), probes)
+    out = run.outputs["stubborn"]
+    assert out.exit_status == 137 and out.timed_out and "never" not in out.stdout
+    assert 2 <= out.duration < 6
+    assert _leftover("sleep 42.5") == []

@@ -66,8 +66,17 @@ def _report_spec(
     help="Leave the VM running after its checks (prints how to reach and stop it).",
 )
 @click.option("--fail-fast", is_flag=True, help="Do not boot an image whose offline checks fail.")
-@click.option("--checks", "include", multiple=True, help="Only these check ids, areas or tags.")
-@click.option("--skip", multiple=True, help="Skip these check ids, areas or tags.")
+@click.option(
+    "--checks",
+    "include",
+    multiple=True,
+    help="Only these check ids, areas or tags (comma-separated or repeated).",
+)
+@click.option(
+    "--skip",
+    multiple=True,
+    help="Skip these check ids, areas or tags (comma-separated or repeated).",
+)
 @click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -129,8 +138,8 @@ def certify_command(
         retries=retries,
         keep=keep,
         fail_fast=fail_fast,
-        include=tuple(include),
-        skip=tuple(skip),
+        include=tuple(split_list(include)),
+        skip=tuple(split_list(skip)),
         run_dir=run_dir,
     )
     replication = None
