@@ -317,6 +317,30 @@ def test_boot_log_extra_ignore_param() -> None:
     assert run("boot_log_clean", facts, extra_ignore=["frobnicator"]).status is P
 
 
+@pytest.mark.parametrize(
+    ("line", "ignored"),
+    [
+        ("usb 1-1: device descriptor read/64, error -71", True),
+        ("systemd[1]: foo.conf:3: Failed to parse value, ignoring: bar", False),
+        ("systemd-journald[201]: Failed to open system journal: Read-only file system", False),
+        (
+            "systemd-journald[201]: File /var/log/journal/x/system.journal corrupted or uncleanly "
+            "shut down, renaming and replacing.",
+            True,
+        ),
+        ("Spectre V1 : Vulnerable: __user pointer sanitization and usercopy barriers only", True),
+        ("nvme nvme0: I/O 12 QID 0 timeout, vulnerable firmware, error -5", False),
+        ("sshd[811]: error: send: Broken pipe", True),
+        ("backup.sh[901]: tar: write error: Broken pipe", False),
+        ("uhci_hcd: USB controller failed to reset", False),
+    ],
+)
+def test_boot_log_ignore_list_is_narrow(line: str, ignored: bool) -> None:
+    """Only the reviewed harmless messages are ignored, not every line with a common word."""
+    facts = {"dmesg": f"### console\n### problems\n[    1.000000] {line}\n"}
+    assert (run("boot_log_clean", facts).status is P) is ignored
+
+
 def test_ssh_client_alive_interval_without_sshd_t_uses_the_file() -> None:
     text = "### effective\nsshd_t_status=255\n### main_config\n7:ClientAliveInterval 180\n"
     result = run("ssh_client_alive_interval", {"sshd": text})
