@@ -324,7 +324,7 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
         attempt_started = time.monotonic()
         try:
             progress.update(path, "boot", f"attempt {attempt}")
-            machine = _boot(platform, path, image_dir, attempt)
+            machine = _boot(platform, path, image_dir, attempt, ctx.cancel)
             with ctx.lock:
                 ctx.machines[id(machine)] = machine  # Machine is an unhashable dataclass
             report.timings["boot"] = time.monotonic() - attempt_started
@@ -388,8 +388,8 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
     return report
 
 
-def _boot(platform: Any, path: Path, image_dir: Path, attempt: int) -> Any:
-    options = _api("harness.platforms", "BootOptions")()
+def _boot(platform: Any, path: Path, image_dir: Path, attempt: int, cancel: threading.Event) -> Any:
+    options = _replace(_api("harness.platforms", "BootOptions")(), "cancel", cancel)
     # the platform's files (overlay, seed, key) live in the image's run dir sub-directory
     work = image_dir / f"attempt{attempt}"
     work.mkdir(parents=True, exist_ok=True)
@@ -512,27 +512,61 @@ def certify(images: Sequence[Path], options: CertifyOptions) -> tuple[RunReport,
     progress = Progress(images)
     ctx = _Context(options, policy, waivers, progress, rundir.path, offline_checks, online_checks)
     jobs = effective_jobs(options.jobs, len(images))
+    reports: list[ImageReport | None] = [None] * len(images)
+    interrupted: BaseException | None = None
     with progress:
-        if jobs == 1:
-            reports = [certify_image(i, p, ctx) for i, p in enumerate(images)]
-        else:
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="certify") as pool:
-                futures = [pool.submit(certify_image, i, p, ctx) for i, p in enumerate(images)]
-                try:
-                    reports = [f.result() for f in futures]
-                except BaseException:
-                    # queued images never start; running ones lose their VM now and stop
-                    ctx.cancel.set()
-                    for future in futures:
-                        future.cancel()
-                    ctx.destroy_all()
-                    raise
-    run.images = reports
+        try:
+            if jobs == 1:
+                for i, p in enumerate(images):
+                    reports[i] = certify_image(i, p, ctx)
+            else:
+                _certify_parallel(images, ctx, jobs, reports)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            interrupted = exc
+    run.images = [
+        report if report is not None else _interrupted_report(path, ctx, index)
+        for index, (path, report) in enumerate(zip(images, reports, strict=True))
+    ]
     run.finished = _now()
+    # an interrupted run still leaves reports: finished images as they ended, the rest marked
     write_reports(run, rundir.path, options)
+    if interrupted is not None:
+        raise interrupted
     for hook in options.after_reports:
         hook(run, rundir.path)
     return run, rundir.path
+
+
+def _certify_parallel(
+    images: Sequence[Path], ctx: _Context, jobs: int, reports: list[ImageReport | None]
+) -> None:
+    """Certify up to ``jobs`` images at once, filling ``reports`` as they finish."""
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="certify") as pool:
+        futures = [pool.submit(certify_image, i, p, ctx) for i, p in enumerate(images)]
+        try:
+            for index, future in enumerate(futures):
+                reports[index] = future.result()
+        except BaseException:
+            # queued images never start; booting ones give up at their next SSH poll (the
+            # platform sees ctx.cancel) and running ones lose their VM now
+            ctx.cancel.set()
+            for future in futures:
+                future.cancel()
+            ctx.destroy_all()
+            pool.shutdown(wait=True)
+            for index, future in enumerate(futures):
+                finished = future.done() and not future.cancelled()
+                if reports[index] is None and finished and future.exception() is None:
+                    reports[index] = future.result()
+            raise
+
+
+def _interrupted_report(path: Path, ctx: _Context, index: int) -> ImageReport:
+    """The report of an image the run was interrupted before finishing."""
+    report = ImageReport(path=str(path), platform=ctx.options.platform)
+    report.artifacts["run_dir"] = str(_image_dir(ctx, index, path))
+    report.infra_error = "interrupted before this image finished (SIGINT/SIGTERM); no verdict"
+    return report
 
 
 def write_reports(run: RunReport, run_dir: Path, options: CertifyOptions) -> None:

@@ -102,3 +102,51 @@ def test_sigint_during_a_command(good_image: Path, tmp_path: Path) -> None:
     )
     assert code == 130, err
     _assert_nothing_left(run_dir)
+
+
+@pytest.mark.e2e
+def test_sigint_during_parallel_certify_stops_booting_vms_and_still_writes_reports(
+    good_image: Path, tmp_path: Path
+) -> None:
+    """Two images booting at once (``--jobs 2``): SIGINT while both wait for SSH ends the run in
+    seconds, not after the boot timeout, with exit 130, no QEMU left, and reports that say which
+    images were interrupted."""
+    import json
+
+    run_dir = tmp_path / "run"
+    report = tmp_path / "out" / "report.json"
+    process = subprocess.Popen(
+        ["vmcert", "certify", str(good_image), str(good_image), "--jobs", "2",
+         "--run-dir", str(run_dir), "--report", f"json:{report}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CI": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 600
+    try:
+        while seen.count(b"waiting up to") < 2:  # both QEMUs started, both waiting for SSH
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            assert process.poll() is None, seen.decode(errors="replace")
+            chunk = process.stderr.read1(65536)  # type: ignore[attr-defined]
+            seen += chunk
+        time.sleep(1.0)
+        interrupted_at = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=120)
+        stopped_in = time.monotonic() - interrupted_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    err = (seen + rest).decode(errors="replace")
+    assert process.returncode == 130, err[-3000:]
+    assert stopped_in < 30, f"took {stopped_in:.0f} s to stop"
+    assert "Traceback" not in err
+    document = json.loads(report.read_text())
+    assert [image["verdict"] for image in document["images"]] == ["infra_error", "infra_error"]
+    assert all("interrupted" in image["infra"]["error"] for image in document["images"])
+    found = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert found.returncode == 1, f"processes still running: {found.stdout}"

@@ -61,6 +61,9 @@ class BootOptions:
     """Seconds until SSH must answer; None: DEFAULT_BOOT_TIMEOUT scaled by the acceleration."""
     serial_log_to: Path | None = None
     """Copy the serial log here when the machine is destroyed (the run dir itself is removed)."""
+    cancel: threading.Event | None = None
+    """Set from another thread to abandon a boot still waiting for SSH: the platform tears down
+    what it started and raises :class:`~harness.errors.Interrupted`."""
     host: str | None = None
     port: int = 22
     user: str | None = None

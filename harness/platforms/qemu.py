@@ -38,7 +38,7 @@ from pathlib import Path
 
 from harness.accel import OVMF_CODE, OVMF_VARS, QEMU, Accel, choose_accel
 from harness.console import notice
-from harness.errors import InfraError, InputError
+from harness.errors import InfraError, InputError, Interrupted
 from harness.keys import generate_keypair
 from harness.platforms.base import (
     DEFAULT_BOOT_TIMEOUT,
@@ -537,7 +537,7 @@ class QemuPlatform(Platform):
                 SEED_USER,
                 key_path=keys.private_path,
                 timeout=timeout,
-                check=lambda: self._check_alive(run),
+                check=lambda: self._check_alive(run, options.cancel),
             )
         except BootError:
             raise
@@ -683,8 +683,11 @@ class QemuPlatform(Platform):
         self._check_alive(run)
         raise InfraError("QEMU could not bind a host port for the SSH forward after 3 attempts")
 
-    def _check_alive(self, run: _Run) -> None:
-        """Raise :class:`BootError` when QEMU died or the serial log shows a fatal boot error."""
+    def _check_alive(self, run: _Run, cancel: threading.Event | None = None) -> None:
+        """Raise :class:`BootError` when QEMU died or the serial log shows a fatal boot error,
+        :class:`Interrupted` when ``cancel`` is set (the caller's run is being interrupted)."""
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("boot abandoned: the run is being interrupted")
         tail = run.watcher.tail() if run.watcher else []
         proc = run.process
         if proc is not None and proc.poll() is not None:
