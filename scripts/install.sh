@@ -16,6 +16,8 @@ APT_PACKAGES=(
   openssh-server openssh-client          # a real sshd for SSH-session tests
   sudo                                   # SSH-session tests: sudo -n as a non-root user
   python3-pip                            # pip for Debian's own python3 (a pyenv python has its own)
+  cpio busybox gawk                      # probe-text tests: the shells, awks and cpio a guest may have
+  zstd lz4 bzip2 xz-utils                # probe-text tests: every initramfs compression
 )
 # Azurite, the local blob-storage default, needs Node.js and npm; a machine may already have them.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
