@@ -43,3 +43,28 @@ def list_command() -> None:
         click.echo(f"{name}: {spec.description}")
         click.echo(f"  {state}: {path}")
         click.echo(f"  expected failures: {failures}")
+
+
+@images_group.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def prune_command(dry_run: bool) -> None:
+    """Remove cached images that older recipes built (the current ones stay).
+
+    Every change of the recipe builds new images (about 750 MiB each) and leaves the old ones.
+    An entry whose build is running right now is left alone.
+    """
+    from images.cache import prune
+
+    result = prune(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for entry in result.removed:
+        click.echo(
+            f"{verb} {entry.variant} image of recipe {entry.recipe_hash} ({_mib(entry.size)})"
+        )
+    for entry in result.busy:
+        notice(f"kept {entry.variant} image of recipe {entry.recipe_hash}: a build holds its lock")
+    click.echo(f"{verb} {len(result.removed)} stale image(s), {_mib(result.freed)}")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB"
