@@ -44,3 +44,23 @@ def test_boot_runs_a_command_and_leaves_nothing(good_image: Path, tmp_path: Path
     found = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
     assert found.returncode == 1, found.stdout
     assert _sha256(image) == before  # the candidate was only a read-only backing file
+
+
+@pytest.mark.e2e
+def test_gen2_image_boots_under_uefi_chosen_from_its_partition_table(
+    gen2_image: Path, tmp_path: Path
+) -> None:
+    """The Generation 2 variant (GPT + ESP + systemd-boot) boots with OVMF without a flag, and
+    the guest itself says it came up under UEFI."""
+    from harness.platforms import BootOptions, QemuPlatform
+
+    before = _sha256(gen2_image)
+    options = BootOptions(boot_timeout=900, run_dir=tmp_path / "run")
+    with QemuPlatform().booted(gen2_image, options) as machine:
+        assert machine.facts["generation"] == "2"
+        assert machine.facts["firmware"] == "OVMF (UEFI)"
+        with machine.session() as session:
+            result = session.run("test -d /sys/firmware/efi && cat /proc/cmdline")
+    assert result.ok, result.stderr_text
+    assert "console=ttyS0" in result.stdout_text
+    assert _sha256(gen2_image) == before
