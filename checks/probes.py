@@ -537,11 +537,24 @@ probe(
 probe(
     "block_devices",
     r"""
-fm=$(/bin/findmnt -nvo FSTYPE,SOURCE / 2>/dev/null || findmnt -nvo FSTYPE,SOURCE /)
+# the root mount from mountinfo (no process); findmnt only for what it would rewrite or unescape
 fstype=; root=
-read -r fstype root <<EOF
+while read -r _ _ _ _ mp rest; do
+  [ "$mp" = / ] || continue
+  fstype=${rest#* - }; [ "$fstype" = "$rest" ] && { fstype=; continue; }
+  root=${fstype#* }; root=${root%% *}; fstype=${fstype%% *}
+done </proc/self/mountinfo
+case $root in
+  /dev/root|*\\*|'') root=;;
+  /dev/*) ;;
+  *) root=;;
+esac
+if [ -z "$root" ]; then
+  fm=$(/bin/findmnt -nvo FSTYPE,SOURCE / 2>/dev/null || findmnt -nvo FSTYPE,SOURCE /)
+  read -r fstype root <<EOF
 $fm
 EOF
+fi
 echo "root_source=$root"
 echo "root_fstype=$fstype"
 deps=$(/bin/lsblk -nrso NAME,TYPE "$root" 2>/dev/null)
@@ -737,8 +750,16 @@ probe(
 if [ -f /var/log/syslog ]; then src=/var/log/syslog; elif [ -f /var/log/messages ]; then src=/var/log/messages; else src=journal; fi
 echo "source=$src"
 if [ "$src" = journal ]; then
-  journalctl -b --no-pager -q -o short-monotonic 2>/dev/null \
-    | awk 'tolower($0) ~ /fail|error|warn/ { print; if (++n >= 400) exit }'
+  keep='tolower($0) ~ /fail|error|warn/ { print; if (++n >= 400) exit }'
+  # --grep: journalctl formats only the matching entries (a lower-case pattern matches without
+  # regard to case); awk still filters lines and keeps the first 400. A journalctl without
+  # pattern matching says so on stderr: then filter everything it prints.
+  exec 3>&1
+  err=$({ journalctl -b --no-pager -q -o short-monotonic --grep='fail|error|warn' | awk "$keep"; } 2>&1 >&3)
+  exec 3>&-
+  if [ -n "$err" ]; then
+    journalctl -b --no-pager -q -o short-monotonic 2>/dev/null | awk "$keep"
+  fi
 else
   awk 'tolower($0) ~ /fail|error|warn/ { b[n++ % 400] = $0 }
     END { for (i = (n > 400 ? n - 400 : 0); i < n; i++) print b[i % 400] }' "$src"

@@ -567,6 +567,27 @@ def test_log_probes_print_what_their_pipelines_printed(tmp_path: Path, awk: list
     assert len(sections(out)["problems"].splitlines()) == 400
     root = tmp_path / "root"
     assert len(_same("boot_journal", ["sh"], root, bin_dir).splitlines()) == 401  # journal
+    # a journalctl that filters with --grep itself (case-insensitively, by message), and one built
+    # without pattern matching, which refuses --grep on stderr: the same 400 lines either way
+    for grep_support in (
+        f'case "$*" in *--grep=*) grep -iE "fail|error|warn" {log};; *) cat {log};; esac\n',
+        'case "$*" in *--grep=*) echo "Compiled without pattern matching support" >&2; exit 1;;'
+        f" esac\ncat {log}\n",
+    ):
+        _tool(bin_dir, "journalctl", grep_support)
+        assert len(_same("boot_journal", ["sh"], root, bin_dir).splitlines()) == 401
+    # a clean journal: --grep finds nothing (exit 1, silent) and journalctl is not run again
+    clean, calls = tmp_path / "clean.log", tmp_path / "calls"
+    clean.write_text("[    1.0] all good\n")
+    _tool(
+        bin_dir,
+        "journalctl",
+        f'echo "$*" >>{calls}\ncase "$*" in *--grep=*) grep -iE "fail|error|warn" {clean};;'
+        f" *) cat {clean};; esac\n",
+    )
+    assert _same("boot_journal", ["sh"], root, bin_dir) == "source=journal\n"
+    assert calls.read_text().count("--grep=") == 1 and len(calls.read_text().splitlines()) == 2
+    _tool(bin_dir, "journalctl", f"cat {log}\n")
     _write(root, "/var/log/messages", log.read_bytes())
     assert len(_same("boot_journal", ["sh"], root, bin_dir).splitlines()) == 401  # last 400
     _tool(bin_dir, "dmesg", "echo 'dmesg: read kernel buffer failed' >&2; exit 1\n")
