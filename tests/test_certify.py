@@ -113,22 +113,16 @@ def test_effective_jobs_caps() -> None:
     assert effective_jobs(4, 4, vm_memory_mb=10**9) == 1  # 1 PiB VMs: memory allows one
 
 
+def _certify_once(vhd: Path, tmp_path: Path, *options: str) -> list[str]:
+    """``vmcert certify`` argv: no retries, a fresh run dir, ``options``, then the image."""
+    return ["certify", "--retries", "0", "--run-dir", str(tmp_path / "r"), *options, str(vhd)]
+
+
 def test_cli_exit_codes(vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]) -> None:
     from harness.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(
-            [
-                "certify",
-                "--retries",
-                "0",
-                "--run-dir",
-                str(tmp_path / "r"),
-                "--report",
-                f"selftest:{tmp_path / 's.json'}",
-                str(vhd),
-            ]
-        )
+        main(_certify_once(vhd, tmp_path, "--report", f"selftest:{tmp_path / 's.json'}"))
     assert exc.value.code == ExitCode.INFRA
     assert (tmp_path / "s.json").is_file()
     with pytest.raises(SystemExit) as exc:
@@ -219,23 +213,9 @@ def test_cli_checks_and_skip_take_comma_lists(
         return []
 
     monkeypatch.setattr(runner, "_select", record)
+    selection = ["--checks", "ssh_enabled, kernel", "--checks", "disk"]
     with pytest.raises(SystemExit):
-        main(
-            [
-                "certify",
-                "--retries",
-                "0",
-                "--run-dir",
-                str(tmp_path / "r"),
-                "--checks",
-                "ssh_enabled, kernel",
-                "--checks",
-                "disk",
-                "--skip",
-                "boot_log_clean,repos_configured",
-                str(vhd),
-            ]
-        )
+        main(_certify_once(vhd, tmp_path, *selection, "--skip", "boot_log_clean,repos_configured"))
     assert seen and all(
         include == ("ssh_enabled", "kernel", "disk")
         and skip == ("boot_log_clean", "repos_configured")
