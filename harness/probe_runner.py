@@ -76,7 +76,8 @@ class ProbeOutput:
 
     @property
     def timed_out(self) -> bool:
-        """``timeout(1)`` reports 124 (TERM) or 137 (KILL after the grace period)."""
+        """The batch's watchdog reports 124 (TERM at the limit) or 137 (KILL after the grace
+        period), as ``timeout -k`` does."""
         return self.exit_status in (124, 137)
 
     @property

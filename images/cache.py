@@ -50,19 +50,17 @@ def stale_entries(cache_dir: Path | None = None) -> list[CacheEntry]:
     if not root.is_dir():
         return []
     current = {cached_image_path(name, cache_dir).stem for name in VARIANTS}
-    grouped: dict[str, list[Path]] = {}
+    grouped: dict[tuple[str, str, str], list[Path]] = {}
     for path in sorted(root.iterdir()):
         match = _ENTRY.match(path.name)
         if match and path.stem not in current and path.is_file():
-            grouped.setdefault(path.stem, []).append(path)
+            grouped.setdefault((path.stem, match["variant"], match["hash"]), []).append(path)
     entries = []
-    for stem, files in grouped.items():
-        match = _ENTRY.match(files[0].name)
-        assert match is not None
+    for (stem, variant, recipe), files in grouped.items():
         builds = sorted(p for p in root.glob(f".build-{stem}-*") if p.is_dir())
         paths = (*files, *builds)
         size = sum(_allocated(path) for path in paths)
-        entries.append(CacheEntry(match["variant"], match["hash"], paths, size))
+        entries.append(CacheEntry(variant, recipe, paths, size))
     return entries
 
 
@@ -105,17 +103,11 @@ def _try_lock(path: Path | None) -> Iterator[bool]:
 
 
 def _allocated(path: Path) -> int:
-    if path.is_dir():
-        return sum(_allocated(child) for child in _walk(path))
-    try:
-        return path.stat().st_blocks * 512
-    except OSError:
-        return 0
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    for child in directory.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            yield from _walk(child)
-        else:
-            yield child
+    """Allocated bytes of a file, or of everything below a directory; links are not followed
+    (a leftover build's root file system has absolute links into the host)."""
+    paths = [path, *path.rglob("*")] if path.is_dir() and not path.is_symlink() else [path]
+    total = 0
+    for each in paths:
+        with contextlib.suppress(OSError):
+            total += each.lstat().st_blocks * 512
+    return total

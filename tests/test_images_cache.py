@@ -36,6 +36,10 @@ def test_prune_removes_only_what_no_current_recipe_names(cache: Path) -> None:
     old_gone_variant = _entry(root, "debian12-retired-fedcba9876543210")
     leftover_build = root / ".build-debian12-good-0123456789abcdef-x1"
     (leftover_build / "rootfs").mkdir(parents=True)
+    outside = cache / "host-dir"  # a build's rootfs links into the host: never counted or removed
+    outside.mkdir()
+    (outside / "big").write_bytes(os.urandom(8 << 20))
+    (leftover_build / "rootfs" / "lib64").symlink_to(outside)
     unrelated = root / "notes.txt"
     unrelated.write_text("mine")
 
@@ -45,13 +49,14 @@ def test_prune_removes_only_what_no_current_recipe_names(cache: Path) -> None:
     }
     dry = prune(cache, dry_run=True)
     assert len(dry.removed) == 2 and all(p.exists() for p in old_good + old_gone_variant)
-    assert dry.freed >= 2 << 20
+    assert 2 << 20 <= dry.freed < 4 << 20
 
     result = prune(cache)
     assert {e.variant for e in result.removed} == {"good", "retired"}
     assert result.freed >= 2 << 20 and not result.busy
     assert not any(p.exists() for p in [*old_good, *old_gone_variant, leftover_build])
     assert all(p.exists() for p in current) and unrelated.exists()
+    assert (outside / "big").stat().st_size == 8 << 20
     assert prune(cache).removed == ()
 
 
