@@ -27,8 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness.platforms.base import BootOptions
-from harness.platforms.qemu import QemuMachine, QemuPlatform
+from harness.platforms import BootContext, DiskFile
+from harness.platforms.qemu import QemuMachine, QemuOptions, QemuPlatform
 
 TARGET = 1.03
 FLOOR_LOGINS = 5
@@ -48,10 +48,11 @@ def calibrate() -> float:
 
 def one_run(image: Path, accel: str) -> dict[str, float | str]:
     calibration = calibrate()
-    machine = QemuPlatform().boot(image, BootOptions(accel=accel, boot_timeout=900))
+    options = QemuOptions(accel=accel, boot_timeout=900)
+    machine = QemuPlatform().boot(DiskFile.probe(image), options, BootContext())
     try:
-        assert isinstance(machine, QemuMachine) and machine._run is not None
-        origin = machine._run.started
+        assert isinstance(machine, QemuMachine) and machine.run is not None
+        origin = machine.run.started
         with machine.session() as session:
             result = session.run("uname -a")
         first_command = time.monotonic() - origin

@@ -4,7 +4,7 @@ Boots the cached good image under QEMU (TCG here), waits until cloud-init and sy
 times, over one SSH connection:
 
 * **batched**: every probe the online checks need, in ONE generated script and ONE exec
-  (``harness.probe_runner.run_probes``), then evaluation;
+  (``harness.collect.collect``), then evaluation (``checks.plan.CheckPlan``);
 * **per check** (the way testinfra-style suites run): for each check, one plain exec per fact it
   reads (the probe text itself, fed to ``sudo -n sh -s`` when it needs root; no batch wrapper),
   nothing shared between checks.
@@ -21,8 +21,10 @@ import statistics
 import time
 from typing import Any
 
-from checks.probes import PROBES, probes_for
+from checks.fact import FACTS, Facts, load_builtin_facts
+from checks.plan import CheckPlan
 from checks.registry import select_checks
+from harness.collect import collect
 from harness.probe_runner import run_probes
 
 
@@ -33,8 +35,8 @@ def per_check(session: Any, checks: list[Any], family: str) -> tuple[float, int]
     started = time.monotonic()
     execs = 0
     for check in checks:
-        facts: dict[str, str] = {}
-        for probe in probes_for(check.facts):
+        texts: dict[str, str] = {}
+        for probe in (f for f in check.facts if f.probed):
             # the text on stdin (``sudo -n sh -s``), as the batch does: ``sudo sh -c TEXT``
             # would log every probe text to the journal that boot_journal then reads
             result = session.run_script(
@@ -42,8 +44,8 @@ def per_check(session: Any, checks: list[Any], family: str) -> tuple[float, int]
             )
             execs += 1
             if result.exit_status == 0:
-                facts[probe.name] = result.stdout_text
-        check.run(facts)
+                texts[probe.name] = result.stdout_text
+        check.run(Facts.from_texts(texts))
     return time.monotonic() - started, execs
 
 
@@ -54,23 +56,32 @@ FAMILY = ["unknown"]  # the guest's distribution family, as the batch detected i
 def batched(session: Any, checks: list[Any], parallel: bool = True) -> tuple[float, int]:
     """All probes in one exec, then every evaluation."""
     started = time.monotonic()
-    needed = {f for c in checks for f in c.facts}
-    run = run_probes(session, probes_for(needed), parallel=parallel)
-    FAMILY[0] = run.family
-    if not parallel:
+    plan = CheckPlan(checks)
+    if parallel:
+        collection = collect(session, plan.facts_needed())
+        plan.evaluate(collection.facts)
+        mode, reason, execs, family = (
+            collection.mode,
+            collection.fallback_reason,
+            collection.execs,
+            collection.family,
+        )
+    else:  # the executor's sequential mode, to see which probes are slow
+        run = run_probes(session, [f for f in plan.facts_needed() if f.probed], parallel=False)
         SLOWEST.update(run.timings)
-    facts = run.facts()
-    for check in checks:
-        check.run(facts)
-    if run.mode != "batch":
-        raise SystemExit(f"batch fell back: {run.fallback_reason}")
-    return time.monotonic() - started, run.execs
+        plan.evaluate(Facts.from_texts(run.facts(), errors=run.errors()))
+        mode, reason, execs, family = run.mode, run.fallback_reason, run.execs, run.family
+    FAMILY[0] = family
+    if mode != "batch":
+        raise SystemExit(f"batch fell back: {reason}")
+    return time.monotonic() - started, execs
 
 
 def measure(session: Any, runs: int) -> None:
     checks = select_checks(tag="online")
-    probes = probes_for({f for c in checks for f in c.facts})
-    print(f"{len(checks)} online checks, {len(probes)} probes (of {len(PROBES)})")
+    load_builtin_facts()
+    probes = [f for f in CheckPlan(checks).facts_needed() if f.probed]
+    print(f"{len(checks)} online checks, {len(probes)} probes (of {len(FACTS)} facts)")
     batched(session, checks)  # warm caches on the guest (page cache, sudo timestamp)
     b_times, s_times, p_times = [], [], []
     b_execs = p_execs = 0
@@ -106,12 +117,12 @@ def main() -> int:
         with SshSession.connect(host, int(port), user, key_path=key) as session:
             measure(session, args.runs)
         return 0
-    from harness.platforms import BootOptions, get_platform
+    from harness.platforms import DiskFile, get_platform
     from images.recipe import build_test_image
 
     image = build_test_image("good")
     started = time.monotonic()
-    with get_platform("qemu").booted(image, BootOptions()) as machine:
+    with get_platform("qemu").booted(DiskFile.probe(image)) as machine:
         states = machine.wait_settled()
         print(
             f"booted and settled in {time.monotonic() - started:.1f} s "

@@ -29,11 +29,15 @@ import sys
 import time
 from pathlib import Path
 
-from harness.azurite import Azurite
-from harness.replicate import replicate_image
-from harness.storage_config import StorageConfig
-from harness.upload import MAX_PUT, Journal, PageTarget, blob_client, fan_out, page_ranges
-from images.extents import chunked, data_extents, sparse_digest
+from harness.replication import replicate_image
+from harness.replication.azurite import Azurite
+from harness.replication.blob import blob_client, page_ranges
+from harness.replication.config import StorageConfig
+from harness.replication.fanout import MAX_PUT, PageTarget, fan_out
+from harness.replication.journal import Journal
+from images.candidate import load_candidate
+from images.extents import chunked
+from images.vhd import build_footer
 
 GiB = 1024**3
 MiB = 1024**2
@@ -45,43 +49,15 @@ THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 REGIONS = ["eastus", "westeurope", "southeastasia"]
 
 
-def vhd_footer(size: int) -> bytes:
-    """A fixed-VHD footer (conectix, disk type 2, CHS geometry, checksum)."""
-    import struct
-
-    sectors = size // 512
-    cyl, heads, spt = min(65535, sectors // (16 * 255)), 16, 255
-    footer = bytearray(512)
-    struct.pack_into(
-        ">8sIIQI4sI4sQQHBBII",
-        footer,
-        0,
-        b"conectix",
-        2,
-        0x10000,
-        2**64 - 1,
-        0,
-        b"vmcr",
-        0x10000,
-        b"Wi2k",
-        size,
-        size,
-        cyl,
-        heads,
-        spt,
-        2,
-        0,
-    )
-    footer[68:84] = os.urandom(16)
-    checksum = ~sum(footer) & 0xFFFFFFFF
-    struct.pack_into(">I", footer, 64, checksum)
-    return bytes(footer)
-
-
 def make_image() -> Path:
     """30 GiB + footer: ~3 GiB random data in 24 extents (half unaligned), small writes, zeros."""
     path = BENCH / f"bench{SIZE_GIB}g.vhd"
     if path.exists():
+        # An image cached by an older bench has a footer load_candidate refuses: renew it.
+        size = path.stat().st_size - 512
+        with open(path, "r+b") as fh:
+            fh.seek(size)
+            fh.write(build_footer(size))
         return path
     BENCH.mkdir(parents=True, exist_ok=True)
     rng = random.Random(7)
@@ -109,7 +85,7 @@ def make_image() -> Path:
         fh.seek(size // 3 + 7 * MiB)
         fh.write(bytes(256 * MiB))  # allocated zeros: a copy made without --sparse
         fh.seek(size)
-        fh.write(vhd_footer(size))
+        fh.write(build_footer(size))
     os.replace(tmp, path)
     return path
 
@@ -173,15 +149,14 @@ def main() -> int:
     print(f"image: {image} (made/reused in {time.monotonic() - t0:.1f} s)")
     drop_cache(image)
     t = time.monotonic()
-    extents = data_extents(image)
+    candidate = load_candidate(image)
     scan_s = time.monotonic() - t
-    t = time.monotonic()
-    digest = sparse_digest(image, extents)
-    digest_s = time.monotonic() - t
+    extents, digest = candidate.extents, candidate.sparse_digest
     pieces = list(chunked(extents.ranges, max_len=MAX_PUT, align=512, size=extents.size))
     print(
         f"size {extents.size} B, data {extents.data_bytes} B ({extents.data_bytes / GiB:.2f} GiB), "
-        f"{len(pieces)} Put Page pieces; scan {scan_s:.1f} s (cold), digest {digest_s:.1f} s"
+        f"{len(pieces)} Put Page pieces; Candidate (extents and digest, one pass) "
+        f"{scan_s:.1f} s (cold)"
     )
     results: dict[str, object] = {"data_bytes": extents.data_bytes, "size": extents.size}
     location = BENCH / "azurite-data"
@@ -274,13 +249,13 @@ def main() -> int:
         io_before = block_reads()
         t = time.monotonic()
         record = replicate_image(
-            image, REGIONS, config=config, force=True, threads=THREADS, offer="bench"
+            candidate, REGIONS, config=config, force=True, threads=THREADS, offer="bench"
         )
         fan_s = time.monotonic() - t
         disk = block_reads() - io_before
         print(
             f"fan-out to {len(REGIONS)} regions (auto): {fan_s:.1f} s total "
-            "incl. scan, digest and verify; "
+            "incl. verify (the Candidate's extents and digest are reused); "
             f"ok={record.ok}"
         )
         for r in record.regions:
@@ -293,7 +268,7 @@ def main() -> int:
             f"  image data read for sending: {record.source_reads:.3f} times (target: once); "
             "disk reads by this process during replicate_image: "
             f"{disk / extents.data_bytes:.2f} x data "
-            "(includes the extent scan and the digest)"
+            "(sending only: the Candidate is not read again)"
         )
         results.update(
             fanout_s=fan_s,

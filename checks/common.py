@@ -1,14 +1,23 @@
-"""Helpers shared by the online check areas: version comparison, fact parsing, footprint."""
+"""Helpers shared by the check areas: version comparison, evidence text, the harness footprint."""
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
-from typing import Any
 
+from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
 from checks.model import Facts
-from checks.probes import detect_family, parse_os_release, sections
+from checks.parsing import key_values  # re-exported: harness.runner reads uname with it
+
+__all__ = [
+    "BOTH",
+    "ONLINE",
+    "clip",
+    "footprint_users",
+    "key_values",
+    "version_ge",
+    "version_key",
+]
 
 ONLINE = ("online",)
 BOTH = ("online", "offline")
@@ -38,70 +47,11 @@ def version_ge(version: str, minimum: str) -> bool:
     return version_key(version) >= version_key(minimum)
 
 
-def first_version(text: str) -> str | None:
-    """The first dotted version number in ``text`` (``"OpenSSL 3.0.11 19 Sep"`` → ``3.0.11``)."""
-    m = re.search(r"\d+(?:\.\d+)+[a-z]?", text)
-    return m.group(0) if m else None
-
-
-def key_values(text: str) -> dict[str, str]:
-    """``key=value`` lines into a dict (the first ``=`` splits)."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if "=" in line:
-            k, _, v = line.partition("=")
-            out.setdefault(k.strip(), v.strip())
-    return out
-
-
-def os_info(facts: Facts) -> dict[str, str]:
-    """Parsed ``os_release`` fact (empty when not collected)."""
-    raw = facts.get("os_release")
-    return parse_os_release(raw) if isinstance(raw, str) else {}
-
-
-def family(facts: Facts) -> str:
-    """The distribution family from the ``os_release`` fact (``unknown`` without it)."""
-    info = os_info(facts)
-    return detect_family(info) if info else "unknown"
-
-
 def footprint_users(facts: Facts) -> set[str]:
-    """Accounts the harness itself added or logged in with (never counted against the image).
-
-    Read from the ``harness_footprint`` fact that :func:`harness.probe_runner.run_checks`
-    injects (keys ``user``/``users``: the login user of the harness).
-    """
-    fp: Any = facts.get("harness_footprint") or {}
-    users: set[str] = set()
-    if isinstance(fp, dict):
-        if isinstance(fp.get("user"), str):
-            users.add(fp["user"])
-        for u in fp.get("users", []) or []:
-            users.add(str(u))
-    return users
-
-
-def lsblk_pairs(text: str) -> list[dict[str, str]]:
-    """Rows of ``lsblk -P`` output (``NAME="/dev/sda1" TYPE="part" ...``)."""
-    rows = []
-    for line in text.splitlines():
-        if "=" not in line:
-            continue
-        row: dict[str, str] = {}
-        for item in shlex.split(line):
-            k, _, v = item.partition("=")
-            row[k] = v
-        rows.append(row)
-    return rows
-
-
-def section(facts: Facts, fact: str, name: str) -> str | None:
-    """One ``### name`` section of a fact (None when the fact or section is missing)."""
-    raw = facts.get(fact)
-    if not isinstance(raw, str):
-        return None
-    return sections(raw).get(name)
+    """Accounts the harness itself added or logged in with (never counted against the image),
+    from the ``harness_footprint`` fact (none when it was not supplied)."""
+    footprint = facts.get(HARNESS_FOOTPRINT)
+    return footprint.accounts if footprint is not None else set()
 
 
 def clip(lines: Iterable[str], limit: int = 20) -> str:

@@ -1,23 +1,80 @@
 """The check model shared by offline inspection, online checks and every reporter.
 
 A check is data (id, title, Microsoft's test name, area, severity, required value, the facts it
-reads, its tunable parameters) plus a pure ``evaluate(facts, params) -> Outcome``. Evaluation never
-touches SSH or the image: facts are collected beforehand, by probes over SSH or by reading the image
-offline, so the same check can judge either source.
+reads, its tunable parameters and their per-policy profiles) plus a pure
+``evaluate(facts, params) -> Outcome``. Evaluation never touches SSH or the image: facts are
+collected beforehand (:mod:`checks.fact`), by probes over SSH or by reading the image offline, so
+the same check can judge either source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TypeAlias
 
-Facts = Mapping[str, Any]
-"""Collected facts by name: probe outputs (online) or image inspection results (offline)."""
+from checks.errors import CheckConfigError
+from checks.fact import Fact, Facts
 
-Params = Mapping[str, Any]
-"""A check's thresholds after policy overrides, e.g. ``{"max_bytes": 1024}``."""
+JSON: TypeAlias = bool | int | float | str | Sequence["JSON"] | Mapping[str, "JSON"] | None
+"""A value as JSON can hold it (parameters, run facts)."""
+
+__all__ = [
+    "JSON",
+    "Check",
+    "Evaluate",
+    "Facts",
+    "Outcome",
+    "Params",
+    "Result",
+    "Severity",
+    "Status",
+    "Waiver",
+]
+
+
+class Params(Mapping[str, JSON]):
+    """A check's parameters (defaults with policy overrides), with typed accessors."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, JSON] | None = None) -> None:
+        self._values = dict(values or {})
+
+    def __getitem__(self, key: str) -> JSON:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Params({self._values!r})"
+
+    def integer(self, key: str) -> int:
+        """``int(params[key])``."""
+        value = self[key]
+        if isinstance(value, int | float | str):
+            return int(value)
+        raise CheckConfigError(f"parameter {key!r} must be a number, got {value!r}")
+
+    def text(self, key: str) -> str:
+        """``str(params[key])``."""
+        return str(self[key])
+
+    def flag(self, key: str) -> bool:
+        """Whether ``params[key]`` is set (truthy)."""
+        return bool(self[key])
+
+    def texts(self, key: str) -> list[str]:
+        """``params[key]``, a list, as strings."""
+        value = self[key]
+        if isinstance(value, list | tuple):
+            return [str(item) for item in value]
+        raise CheckConfigError(f"parameter {key!r} must be a list, got {value!r}")
 
 
 class Status(StrEnum):
@@ -54,7 +111,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Waiver:
-    """A waiver entry as applied to a result (the file format lives in the harness)."""
+    """A waiver entry as applied to a result (the model of the entries: :mod:`checks.waivers`)."""
 
     check_id: str
     justification: str
@@ -106,9 +163,10 @@ Evaluate = Callable[[Facts, Params], Outcome]
 class Check:
     """One certification rule.
 
-    ``facts`` names every fact ``evaluate`` may read. By default the check runs when at least one
-    of them was collected (offline and online sources provide different subsets); with
-    ``needs_all_facts`` it is skipped unless every one is present.
+    ``facts`` are the facts ``evaluate`` judges. By default the check runs when at least one of
+    them was collected (offline and online sources provide different subsets); with
+    ``needs_all_facts`` it is skipped unless every one is present. ``evaluate`` may also read
+    context facts it does not judge (the harness's footprint).
     """
 
     id: str
@@ -117,28 +175,40 @@ class Check:
     severity: Severity
     required: str
     """Human text of the requirement; ``str.format``-ed with the effective params."""
-    facts: tuple[str, ...]
+    facts: tuple[Fact[object], ...]
     evaluate: Evaluate
     os_family: str = "linux"
     """``linux``, ``windows`` or ``any``."""
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, JSON] = field(default_factory=Params)
+    """Default parameters (the ``marketplace`` policy)."""
+    profiles: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict)
+    """Parameter overrides per policy profile (:data:`checks.policy.PROFILES`)."""
     ms_test_name: str | None = None
     selftest_id: int | None = None
     tags: frozenset[str] = frozenset()
     description: str = ""
     needs_all_facts: bool = False
 
-    def effective_params(self, overrides: Params | None = None) -> dict[str, Any]:
+    @property
+    def fact_names(self) -> tuple[str, ...]:
+        """The names of :attr:`facts`, in order."""
+        return tuple(f.name for f in self.facts)
+
+    def effective_params(self, overrides: Mapping[str, JSON] | None = None) -> Params:
         """The check's defaults with ``overrides`` applied; unknown keys are a config error."""
         merged = dict(self.params)
         for key, value in (overrides or {}).items():
             if key not in merged:
-                from harness.errors import ConfigError
-
                 known = ", ".join(sorted(merged)) or "none"
-                raise ConfigError(f"check {self.id!r} has no parameter {key!r} (known: {known})")
+                raise CheckConfigError(
+                    f"check {self.id!r} has no parameter {key!r} (known: {known})"
+                )
             merged[key] = value
-        return merged
+        return Params(merged)
+
+    def required_text(self, params: Mapping[str, JSON] | None = None) -> str:
+        """:attr:`required` formatted with ``params`` (default: the check's defaults)."""
+        return self.required.format(**(self.params if params is None else params))
 
     def _result(self, outcome: Outcome, params: Params) -> Result:
         return Result(
@@ -149,7 +219,7 @@ class Check:
             actual=outcome.actual,
             required=outcome.required
             if outcome.required is not None
-            else self.required.format(**params),
+            else self.required_text(params),
             message=outcome.message,
             evidence=outcome.evidence,
             severity=self.severity,
@@ -157,11 +227,11 @@ class Check:
             selftest_id=self.selftest_id,
         )
 
-    def run(self, facts: Facts, overrides: Params | None = None) -> Result:
+    def run(self, facts: Facts, overrides: Mapping[str, JSON] | None = None) -> Result:
         """Evaluate against ``facts``; missing facts give SKIPPED, a crash gives ERROR."""
         params = self.effective_params(overrides)
-        present = [name for name in self.facts if name in facts]
-        missing = [name for name in self.facts if name not in facts]
+        present = [name for name in self.fact_names if name in facts]
+        missing = [name for name in self.fact_names if name not in facts]
         if not present or (self.needs_all_facts and missing):
             outcome = Outcome(Status.SKIPPED, "", f"not collected: {', '.join(missing)}")
             return self._result(outcome, params)

@@ -1,32 +1,45 @@
 """The registry of checks and the LISA-style ``@check`` decorator.
 
-Built-in check areas register on import of their module (listed in ``BUILTIN_AREAS``); third-party
-checks arrive through the ``vmcert.checks`` entry-point group, each entry point naming a
-:class:`~checks.model.Check` object.
+Built-in checks live in the modules of the :mod:`checks.areas` package, one per area; they are
+discovered and register on import. Third-party checks arrive through the ``vmcert.checks``
+entry-point group, each entry point naming a :class:`~checks.model.Check` object.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
-from checks.model import Check, Evaluate, Severity
-from harness.registry import Registry
+import checks.areas
+from checks.errors import CheckConfigError
+from checks.fact import Fact
+from checks.model import JSON, Check, Evaluate, Params, Severity
+from checks.policy import DEFAULT_PROFILE, PROFILES
+from images.registry import Registry
 
 CHECKS: Registry[Check] = Registry("check", "vmcert.checks")
 
-BUILTIN_AREAS: tuple[str, ...] = (
-    "checks.image",
-    "checks.disk",
-    "checks.accounts",
-    "checks.agent",
-    "checks.kernel",
-    "checks.sshd",
-    "checks.packages",
-    "checks.system",
-)
-"""Modules holding built-in checks, one per area; imported by :func:`load_builtin_checks`."""
+
+def _profiles(
+    check_id: str, params: Mapping[str, JSON], profiles: Mapping[str, Mapping[str, JSON]]
+) -> dict[str, dict[str, JSON]]:
+    """``profiles`` validated against the known profiles and the check's parameters."""
+    out: dict[str, dict[str, JSON]] = {}
+    for name, values in profiles.items():
+        if name not in PROFILES or name == DEFAULT_PROFILE:
+            allowed = ", ".join(p for p in PROFILES if p != DEFAULT_PROFILE)
+            raise CheckConfigError(
+                f"check {check_id!r}: no profile {name!r} to declare values for "
+                f"(the defaults are {DEFAULT_PROFILE}; profiles: {allowed})"
+            )
+        for key in values:
+            if key not in params:
+                raise CheckConfigError(
+                    f"check {check_id!r}: profile {name!r} sets {key!r}, which is not a parameter"
+                )
+        out[name] = dict(values)
+    return out
 
 
 def check(
@@ -36,9 +49,10 @@ def check(
     area: str,
     severity: Severity,
     required: str,
-    facts: Iterable[str],
+    facts: Iterable[Fact[object]],
     os_family: str = "linux",
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, JSON] | None = None,
+    profiles: Mapping[str, Mapping[str, JSON]] | None = None,
     ms_test_name: str | None = None,
     selftest_id: int | None = None,
     tags: Iterable[str] = (),
@@ -46,8 +60,11 @@ def check(
 ) -> Callable[[Evaluate], Check]:
     """Declare a check: decorate its pure ``evaluate(facts, params) -> Outcome`` function.
 
-    The function's docstring becomes the check's description.
+    ``params`` are the defaults (the marketplace criteria); ``profiles`` maps another policy
+    profile to the values it uses instead. The function's docstring becomes the description.
     """
+    defaults = dict(params or {})
+    per_profile = _profiles(id, defaults, profiles or {})
 
     def decorator(evaluate: Evaluate) -> Check:
         created = Check(
@@ -59,7 +76,8 @@ def check(
             facts=tuple(facts),
             evaluate=evaluate,
             os_family=os_family,
-            params=dict(params or {}),
+            params=Params(defaults),
+            profiles=per_profile,
             ms_test_name=ms_test_name,
             selftest_id=selftest_id,
             tags=frozenset(tags),
@@ -72,9 +90,10 @@ def check(
 
 
 def load_builtin_checks() -> None:
-    """Import every built-in check area so that its checks are registered."""
-    for module in BUILTIN_AREAS:
-        importlib.import_module(module)
+    """Import every area module of :mod:`checks.areas` so that its checks are registered."""
+    for info in pkgutil.iter_modules(checks.areas.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{checks.areas.__name__}.{info.name}")
 
 
 def _matches(item: Check, token: str) -> bool:
@@ -94,8 +113,8 @@ def select_checks(
     include, skip = list(include), list(skip)
     for token in [*include, *skip]:
         if not any(_matches(c, token) for c in CHECKS):
-            from harness.errors import InputError
-
-            raise InputError(f"no check, area or tag is called {token!r} (see `vmcert checks`)")
+            raise CheckConfigError(
+                f"no check, area or tag is called {token!r} (see `vmcert checks`)"
+            )
     chosen = [c for c in pool if not include or any(_matches(c, t) for t in include)]
     return [c for c in chosen if not any(_matches(c, t) for t in skip)]

@@ -21,18 +21,34 @@ length does not add up is rejected. The whole script runs with sudo once
 (``run_script(..., sudo=True)``). When the batch itself fails (the exec raises, or the framing
 is missing or broken), :func:`run_probes` falls back to one exec per probe with the same script
 and says so in :attr:`ProbeRun.mode`/``fallback_reason``.
+
+A probe is a :class:`checks.fact.Fact` with a shell text; :func:`harness.collect.collect` turns
+the outputs into parsed facts. :func:`run_checks` composes collection and judgement for callers
+holding an open session (``vmcert check``, tests).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from checks.probes import FAMILIES, FAMILY_DETECT_SH, Probe
+from checks.fact import Fact, Facts
+from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
+from checks.facts.harness_footprint import HarnessFootprint
+from checks.family import FAMILIES, FAMILY_DETECT_SH
+from checks.model import JSON, Check, Result
+from checks.plan import CheckPlan
+from checks.policy import Policy
+from checks.waivers import WaiverEntry
+from harness.errors import Interrupted
+
+Probe = Fact[object]
+"""A fact with a shell text, as the executor runs it."""
 
 STDERR_CAP = 4096
 """Bytes of each probe's stderr that are kept (stderr is evidence, not a fact)."""
@@ -42,12 +58,14 @@ KILL_GRACE_S = 2
 
 
 class ScriptResult(Protocol):
-    """What ``SshSession.run_script`` returns (harness.ssh.CommandResult)."""
+    """The part of what ``SshSession.run_script`` returns (harness.ssh.CommandResult) the
+    executor reads."""
 
-    exit_status: int
-    stdout: bytes
-    stderr: bytes
-    timed_out: bool
+    @property
+    def stdout(self) -> bytes: ...
+
+    @property
+    def timed_out(self) -> bool: ...
 
 
 class ScriptSession(Protocol):
@@ -55,8 +73,14 @@ class ScriptSession(Protocol):
 
     def run_script(
         self, script: str, *, timeout: float, sudo: bool, max_output: int
-    ) -> Any:  # returns a ScriptResult
-        ...
+    ) -> ScriptResult: ...
+
+
+class LoginSession(ScriptSession, Protocol):
+    """A session that also names the account it logged in with (the harness's footprint)."""
+
+    @property
+    def user(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -332,7 +356,7 @@ def parse_output(
 
 def _exec(
     session: ScriptSession, probes: Sequence[Probe], sudo: bool, parallel: bool = True
-) -> tuple[Any, str]:
+) -> tuple[ScriptResult, str]:
     script, token = build_script(probes, parallel=parallel)
     limit = sum(p.timeout + 3 for p in probes) + 10
     cap = sum(p.max_output + STDERR_CAP + 256 for p in probes) + 4096
@@ -356,15 +380,13 @@ def run_probes(
         try:
             result, token = _exec(session, chosen, sudo, parallel)
             run.execs += 1
-            if getattr(result, "timed_out", False):
+            if result.timed_out:
                 raise BatchError("the batch exec timed out")
             run.outputs, run.family = parse_output(result.stdout, token, chosen)
             run.wall_time = time.monotonic() - start
             return run
         except Exception as exc:  # the batch failed as a whole: fall back, and say why
-            from harness.errors import Interrupted
-
-            if isinstance(exc, Interrupted | KeyboardInterrupt):
+            if isinstance(exc, Interrupted):
                 raise
             run.fallback_reason = (
                 f"batch failed ({type(exc).__name__}: {exc}); ran one exec per probe"
@@ -377,10 +399,8 @@ def run_probes(
             run.execs += 1
             outs, run.family = parse_output(result.stdout, token, [p])
             run.outputs.update(outs)
-        except Exception as exc:
-            from harness.errors import Interrupted
-
-            if isinstance(exc, Interrupted | KeyboardInterrupt):
+        except Exception as exc:  # this probe failed: record it, run the others
+            if isinstance(exc, Interrupted):
                 raise
             run.outputs[p.name] = ProbeOutput(
                 name=p.name, exit_status=-1, stdout="", stderr=f"{type(exc).__name__}: {exc}"
@@ -390,17 +410,17 @@ def run_probes(
 
 
 # ---------------------------------------------------------------------------------------------
-# The check phase: probes + evaluation + policy + waivers.
+# The check phase on an open session: collection (harness.collect) + judgement (CheckPlan).
 
 
 @dataclass
 class CheckRun:
-    """The outcome of :func:`run_checks`, as certify and the reporters consume it."""
+    """The outcome of :func:`run_checks`, as ``vmcert check`` and the tests consume it."""
 
-    results: list[Any]
-    """One :class:`checks.model.Result` per selected check, in selection order."""
-    facts: dict[str, Any]
-    """Every fact evaluated (offline facts, then probe facts; ``harness_footprint`` included)."""
+    results: list[Result]
+    """One result per selected check, in selection order."""
+    facts: Facts
+    """Every fact evaluated (the caller's, then the collected ones, the footprint included)."""
     probe_timings: dict[str, float]
     """Guest-side seconds per probe."""
     batch_mode: str
@@ -408,13 +428,13 @@ class CheckRun:
     fallback_reason: str | None
     policy_name: str
     policy_overrides: tuple[str, ...]
-    footprint: dict[str, Any]
-    """What the harness itself added to the guest (ephemeral user, key, sudoers entry)."""
+    footprint: dict[str, JSON]
+    """What the harness itself added to the guest (:class:`HarnessFootprint` as a dict)."""
     probe_errors: dict[str, str] = field(default_factory=dict)
     family: str = "unknown"
     execs: int = 0
     duration: float = 0.0
-    """Seconds for the whole check phase (probing and evaluation)."""
+    """Seconds for the whole check phase (collection and evaluation)."""
     probe_wall_time: float = 0.0
 
     @property
@@ -422,7 +442,7 @@ class CheckRun:
         """Whether any result fails the run (waived failures do not)."""
         return any(r.failed for r in self.results)
 
-    def run_facts(self) -> dict[str, Any]:
+    def run_facts(self) -> dict[str, JSON]:
         """The run's own facts for reports (mode, fallback, timings, policy, footprint)."""
         return {
             "batch_mode": self.batch_mode,
@@ -438,106 +458,50 @@ class CheckRun:
         }
 
 
-def _session_of(target: Any, settle_timeout: float | None) -> tuple[Any, dict[str, Any], Any]:
-    """(session, footprint, session-to-close) for a Machine or an SshSession.
-
-    The footprint names the account the harness logs in with (excluded from the accounts and
-    credentials checks) and what the platform says it added (``Machine.facts``).
-    """
-    if hasattr(target, "run_script"):
-        footprint: dict[str, Any] = {
-            "user": getattr(target, "user", None),
-            "added": "nothing; the login user of an existing host is treated as the deploy user",
-        }
-        return target, footprint, None
-    states = target.wait_settled(settle_timeout) if hasattr(target, "wait_settled") else {}
-    facts = getattr(target, "facts", {}) or {}
-    raw = facts.get("harness_footprint")
-    footprint = dict(raw) if isinstance(raw, Mapping) else {"added": str(raw or "")}
-    footprint.setdefault("user", getattr(target, "user", None))
-    if states:
-        footprint["settled"] = dict(states)
-    session = target.session()
-    return session, footprint, session
-
-
 def run_checks(
-    machine_or_session: Any,
-    checks: Sequence[Any],
+    session: LoginSession,
+    checks: Sequence[Check],
     *,
-    policy: Any = None,
-    waivers: Sequence[Any] | None = (),
-    offline_facts: Mapping[str, Any] | None = None,
+    policy: Policy | None = None,
+    waivers: Sequence[WaiverEntry] = (),
+    offline_facts: Facts | None = None,
     batch: bool = True,
-    settle_timeout: float | None = None,
-    today: Any = None,
+    today: dt.date | None = None,
 ) -> CheckRun:
-    """Run ``checks`` against a booted machine or an open SSH session.
+    """Run ``checks`` over an open SSH session: collect the facts they need, then judge them.
 
-    * ``machine_or_session``: a ``harness.platforms.base.Machine`` (``wait_settled`` runs first,
-      ``facts["harness_footprint"]`` names what the harness added) or a
-      ``harness.ssh.SshSession`` (an existing host; the login user counts as the deploy user).
-    * ``checks``: :class:`checks.model.Check` objects, e.g. from ``select_checks(tag="online")``.
-    * ``policy``: a :class:`harness.policy.Policy` (default: the ``marketplace`` profile).
-    * ``waivers``: :class:`harness.waivers.WaiverEntry` list; ``run = false`` entries are not
-      executed (their probes are not even sent).
-    * ``offline_facts``: facts from image inspection, merged under the probe facts, so checks
-      with both sources report both.
+    * ``policy``: default the ``marketplace`` profile; ``waivers``: ``run = false`` entries are
+      not executed (their facts are not even collected).
+    * ``offline_facts``: facts the caller already has (image inspection, a recording, the
+      ``harness_footprint`` of a booted machine); they are not collected again. Without a
+      footprint, the session's login user is the harness's footprint.
 
     Only the probes the selected checks need are sent, as one batch (fallback: one exec each).
     """
-    from checks.probes import probes_for
-    from harness.policy import load_policy
-    from harness.waivers import apply_waivers, not_run, skipped_result
+    from harness.collect import collect  # collect builds on this module's executor
 
     started = time.monotonic()
-    policy = policy if policy is not None else load_policy(None, checks)
-    waivers = list(waivers or [])
-    skip = not_run(waivers, today)
-    to_run = [c for c in checks if c.id not in skip]
-    facts: dict[str, Any] = dict(offline_facts or {})
-    # a fact the caller already supplies (offline inspection, a recording) is not collected again
-    needed = {name for c in to_run for name in c.facts if name not in facts}
-    probes = probes_for(needed)
-    footprint: dict[str, Any] = {}
-    run = ProbeRun(mode="none")
-    if probes:
-        session, footprint, owned = _session_of(machine_or_session, settle_timeout)
-        try:
-            run = run_probes(session, probes, batch=batch)
-        finally:
-            if owned is not None:
-                owned.close()
-        facts.update(run.facts())
-    facts["harness_footprint"] = footprint
-    errors = run.errors()
-    results = []
-    for c in checks:
-        if c.id in skip:
-            results.append(skipped_result(c, skip[c.id], today))
-            continue
-        result = c.run(facts, policy.for_check(c.id))
-        failed_probes = [errors[f] for f in c.facts if f in errors]
-        if failed_probes and result.status.value == "skipped":
-            from dataclasses import replace
-
-            from checks.model import Status
-
-            result = replace(result, status=Status.ERROR, message="; ".join(failed_probes))
-        results.append(result)
-    results = apply_waivers(results, waivers, today)
+    plan = CheckPlan(checks, policy, waivers, today=today)
+    have = offline_facts if offline_facts is not None else Facts()
+    footprint = have.get(HARNESS_FOOTPRINT) or HarnessFootprint(
+        user=session.user,
+        added="nothing; the login user of an existing host is treated as the deploy user",
+    )
+    collection = collect(session, plan.facts_needed(have), batch=batch)
+    facts = have.merged(collection.facts).with_value(HARNESS_FOOTPRINT, footprint, "harness")
+    results = plan.evaluate(facts)
     return CheckRun(
         results=results,
         facts=facts,
-        probe_timings=run.timings,
-        batch_mode=run.mode,
-        fallback_reason=run.fallback_reason,
-        policy_name=policy.name,
-        policy_overrides=tuple(policy.overrides),
-        footprint=footprint,
-        probe_errors=errors,
-        family=run.family,
-        execs=run.execs,
+        probe_timings=dict(collection.timings),
+        batch_mode=collection.mode,
+        fallback_reason=collection.fallback_reason,
+        policy_name=plan.policy.name,
+        policy_overrides=plan.policy.overrides,
+        footprint=dict(footprint.to_dict()),
+        probe_errors=dict(collection.facts.errors),
+        family=collection.family,
+        execs=collection.execs,
         duration=time.monotonic() - started,
-        probe_wall_time=run.wall_time,
+        probe_wall_time=collection.wall_time,
     )

@@ -1,32 +1,55 @@
-"""``vmcert certify``: offline inspection → boot → checks → reports → teardown, per image.
+"""The certification core: candidate → machine → facts → verdicts → reports, each step once.
 
-Every call into the other parts of vmcert (image inspection, platforms, the check runner, policy
-and waivers) goes through the small adapter functions at the top of this module, so the
-orchestration below depends on a handful of names only.
+Per image: :func:`images.candidate.load_candidate` reads the image once (inspection, extents,
+sparse digest); the offline checks judge the inspection; the platform boots the candidate; one SSH
+session waits for the guest to settle and then collects every probe in one batch
+(:func:`harness.collect.collect`); one :class:`checks.plan.CheckPlan` per check set judges the
+facts; the machine is torn down whatever happens; the reporters write the run. ``vmcert check``
+is the same core with the ``ssh`` platform and no image.
 
 Retries: an :class:`~harness.errors.InfraError` (boot failure, SSH drop, QEMU crash) discards the
 attempt — VM, partial facts and all — and boots again, up to ``retries`` more times. Attempts are
 recorded apart from check results. A check that reached a verdict is never re-run, so a failure
 can't be retried into a pass.
+
+Nothing here draws on the terminal: progress goes out as :class:`~harness.events.PhaseEvent`
+values to the caller's sink (the CLI renders them).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from checks.model import Check, Result, Waiver
+from checks.common import key_values
+from checks.fact import Facts
+from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
+from checks.facts.harness_footprint import HarnessFootprint
+from checks.facts.image import FACT as IMAGE
+from checks.family import parse_os_release
+from checks.model import JSON, Check, Result
+from checks.plan import CheckPlan
+from checks.policy import Policy
+from checks.registry import CHECKS, select_checks
+from checks.waivers import WaiverEntry
 from harness import __version__
-from harness.errors import ExitCode, InfraError, Interrupted, VmcertError
+from harness.collect import Collection, collect
+from harness.errors import USER_ERRORS, ExitCode, InfraError, Interrupted
+from harness.events import EventSink, Phase, PhaseEvent, ignore_events
+from harness.platforms import BootContext, Machine, Platform, PlatformOptions, get_platform
+from harness.policy import load_policy
+from harness.probe_runner import ScriptSession
+from harness.rundir import RunDir
+from harness.waivers import load_waivers
+from images.candidate import Candidate, load_candidate
 from reports import sanitize
 from reports.base import ReportSpec, get_reporter, write_text
 from reports.model import ImageReport, InfraAttempt, RunReport
@@ -35,101 +58,18 @@ KEEP_CHOICES = ("on-failure", "always", "never")
 DEFAULT_REPORTS = ("json", "junit", "html")
 DEFAULT_VM_MEMORY_MB = 1024
 
-
-# --------------------------------------------------------------------------------------------
-# Adapters to the other parts (kept in one place on purpose)
-# --------------------------------------------------------------------------------------------
-
-
-def _api(module: str, attribute: str) -> Any:
-    """``module.attribute`` imported late (other parts land independently; a missing one is an
-    infrastructure error naming it rather than an import failure at start-up)."""
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise InfraError(f"{module}.{attribute} is not available in this vmcert: {exc}") from None
-
-
-def _inspect(path: Path) -> Any:
-    return _api("images.inspect", "inspect_image")(path)
-
-
-def _sparse_digest(path: Path) -> str:
-    return str(_api("images.extents", "sparse_digest")(path))
-
-
-def _select(tag: str, include: Sequence[str], skip: Sequence[str]) -> list[Check]:
-    from checks.registry import load_builtin_checks, select_checks
-
-    load_builtin_checks()
-    return select_checks(include, skip, tag=tag)
-
-
-def _load_policy(name: str | None) -> Any:
-    """Validated against every registered check (not just the selected ones)."""
-    return _api("harness.policy", "load_policy")(name)
-
-
-def _load_waivers(path: Path | None) -> list[Any]:
-    if path is None:
-        return []
-    from checks.registry import CHECKS
-
-    return list(_api("harness.waivers", "load_waivers")(path, CHECKS.names()))
-
-
-def _platform(name: str) -> Any:
-    return _api("harness.platforms", "PLATFORMS").get(name)
-
-
-def _run_checks(machine: Any, checks: list[Check], ctx: _Context, offline: dict[str, Any]) -> Any:
-    run_checks = _api("harness.probe_runner", "run_checks")
-    return run_checks(
-        machine, checks, policy=ctx.policy, waivers=ctx.waivers, offline_facts=offline or None
-    )
-
-
-def _offline_results(inspection: Any, checks: list[Check], ctx: _Context) -> list[Result]:
-    """Evaluate the offline checks on the inspection's facts, with policy and waivers applied
-    exactly as :func:`harness.probe_runner.run_checks` does for the online ones."""
-    facts = _offline_facts(inspection)
-    not_run = _api("harness.waivers", "not_run")(ctx.waivers)
-    skipped_result = _api("harness.waivers", "skipped_result")
-    results: list[Result] = []
-    for item in checks:
-        if not set(item.facts) & set(facts):
-            continue  # judged online only: listing it as an offline skip would be noise
-        if item.id in not_run:
-            results.append(skipped_result(item, not_run[item.id]))
-        else:
-            results.append(item.run(facts, ctx.policy.for_check(item.id)))
-    return list(_api("harness.waivers", "apply_waivers")(results, ctx.waivers))
-
-
-def _offline_facts(inspection: Any) -> dict[str, Any]:
-    """The facts offline inspection provides: the ``image`` fact (the ImageInspection)."""
-    return {"image": inspection}
-
-
-def _waiver_list(entries: list[Any]) -> list[Waiver]:
-    return [entry.as_waiver() for entry in entries]
-
-
-def _policy_description(policy: Any) -> tuple[str, dict[str, Any]]:
-    params = getattr(policy, "params", {}) or {}
-    return str(policy.name), {str(k): dict(v) for k, v in params.items()}
-
-
-# --------------------------------------------------------------------------------------------
-# Options, progress, context
-# --------------------------------------------------------------------------------------------
+AfterReports = Callable[[RunReport, Path, Mapping[Path, Candidate]], None]
+"""A hook run once the reports are written: the run, its directory and the candidates it loaded
+by image path (the ``--replicate`` hook point: replication reuses their extents and digest)."""
 
 
 @dataclass
 class CertifyOptions:
-    """Everything ``vmcert certify`` was asked to do."""
+    """Everything ``vmcert certify`` (or ``vmcert check``) was asked to do."""
 
     platform: str = "qemu"
+    platform_options: PlatformOptions | None = None
+    """The chosen platform's own options; None: its defaults."""
     policy: str | None = None
     waivers_file: Path | None = None
     reports: list[ReportSpec] = field(default_factory=list)
@@ -142,80 +82,74 @@ class CertifyOptions:
     skip: tuple[str, ...] = ()
     run_dir: Path | None = None
     """Exact run directory (``--run-dir``); default ``./runs/<run id>/``."""
-    console_summary: bool = True
-    after_reports: list[Callable[[RunReport, Path], None]] = field(default_factory=list)
-    """Hooks run once the reports are written (the ``--replicate`` hook point)."""
+    batch: bool = True
+    """Collect every probe in one exec (``False``: one exec per probe, for diagnosis)."""
+    write_files: bool = True
+    """Write the run directory and reports (``vmcert check`` prints instead)."""
+    on_reports: Callable[[RunReport], None] | None = None
+    """Called once the reports are written, also when the run was interrupted (the CLI prints
+    its summary here)."""
+    after_reports: list[AfterReports] = field(default_factory=list)
 
 
-class Progress:
-    """Phase / elapsed / checks done per image: a rich live table on a terminal, plain
-    timestamped lines otherwise (not a TTY, or ``CI`` set)."""
+# --------------------------------------------------------------------------------------------
+# The check phase (also what the check-phase benchmark times)
+# --------------------------------------------------------------------------------------------
 
-    def __init__(self, images: Sequence[Path]) -> None:
-        from harness.console import interactive
 
-        self._lock = threading.Lock()
-        # image -> [phase, started (None while queued), detail]
-        self._state: dict[str, list[Any]] = {str(p): ["queued", None, ""] for p in images}
-        self._live: Any = None
-        if interactive():
-            from rich.live import Live
+@dataclass(frozen=True)
+class CheckPhase:
+    """What the check phase of one machine produced."""
 
-            from harness.console import stderr
+    results: list[Result]
+    collection: Collection
+    facts: Facts
+    """Every fact the checks saw: the given ones (offline, footprint) and the collected ones."""
+    seconds: float
+    """From the settled machine to verdicts: collection and evaluation."""
 
-            self._live = Live(
-                console=stderr, get_renderable=self._table, refresh_per_second=2, transient=True
-            )
 
-    def __enter__(self) -> Progress:
-        if self._live is not None:
-            self._live.start()
-        return self
+def run_check_phase(
+    session: ScriptSession, plan: CheckPlan, given: Facts, *, batch: bool = True
+) -> CheckPhase:
+    """Collect what ``plan`` needs beyond ``given`` over the open ``session`` (one batch) and
+    judge everything with ``plan``."""
+    started = time.monotonic()
+    collection = collect(session, plan.facts_needed(have=given), batch=batch)
+    facts = given.merged(collection.facts)
+    results = plan.evaluate(facts)
+    return CheckPhase(results, collection, facts, time.monotonic() - started)
 
-    def __exit__(self, *_exc: object) -> None:
-        if self._live is not None:
-            self._live.stop()
 
-    def _table(self) -> Any:
-        from rich.table import Table
+def offline_facts(candidate: Candidate) -> Facts:
+    """The facts a candidate gives without booting: its inspection (the ``image`` fact)."""
+    return Facts().with_value(IMAGE, candidate.inspection, "offline")
 
-        table = Table(title="vmcert certify", title_justify="left")
-        for column in ("Image", "Phase", "Elapsed", "Detail"):
-            table.add_column(column)
-        now = time.monotonic()
-        with self._lock:
-            rows = [(image, *state) for image, state in self._state.items()]
-        for image, phase, started, detail in rows:
-            elapsed = "" if started is None else f"{now - started:5.0f} s"
-            table.add_row(Path(image).name, phase, elapsed, detail)
-        return table
 
-    def update(self, image: Path, phase: str, detail: str = "") -> None:
-        """Record that ``image`` entered ``phase`` (``detail``: checks done, attempt, ...)."""
-        from harness.console import notice
-
-        with self._lock:
-            state = self._state.setdefault(str(image), ["queued", None, ""])
-            state[0], state[2] = phase, detail
-            if state[1] is None:
-                state[1] = time.monotonic()
-        if self._live is None:
-            notice(f"{image.name}: {phase}{f' ({detail})' if detail else ''}")
+# --------------------------------------------------------------------------------------------
+# The run's context
+# --------------------------------------------------------------------------------------------
 
 
 @dataclass
 class _Context:
     options: CertifyOptions
-    policy: Any
-    waivers: Any
-    progress: Progress
-    run_dir: Path
-    offline_checks: list[Check]
-    online_checks: list[Check]
+    platform: Platform
+    platform_options: PlatformOptions
+    policy: Policy
+    waivers: list[WaiverEntry]
+    offline: CheckPlan
+    online: CheckPlan
+    emit: EventSink
+    run_dir: Path | None
     cancel: threading.Event = field(default_factory=threading.Event)
-    machines: dict[int, Any] = field(default_factory=dict)
+    machines: dict[int, Machine] = field(default_factory=dict)
     """Machines alive right now, so an interrupt can tear them all down at once."""
+    candidates: dict[Path, Candidate] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def event(self, image: Path, phase: Phase, detail: str = "") -> None:
+        self.emit(PhaseEvent(image, phase, detail))
 
     def destroy_all(self) -> None:
         """Interrupt path: destroy every live machine (``Machine.destroy`` is idempotent)."""
@@ -233,19 +167,16 @@ class _Context:
 # --------------------------------------------------------------------------------------------
 
 
-def _guest_identity(facts: dict[str, Any]) -> dict[str, str]:
-    from checks.common import key_values
-    from checks.probes import parse_os_release
-
+def _guest_identity(facts: Facts) -> dict[str, str]:
     guest: dict[str, str] = {}
-    os_release = facts.get("os_release")
-    if isinstance(os_release, str):
+    os_release = facts.raw.get("os_release")
+    if os_release is not None:
         info = parse_os_release(os_release)
         guest["os_name"] = info.get("NAME", "")
         guest["os_distro"] = info.get("ID", "")
         guest["os_version"] = info.get("VERSION_ID", "")
-    uname = facts.get("uname")
-    if isinstance(uname, str):
+    uname = facts.raw.get("uname")
+    if uname is not None:
         kv = key_values(uname)
         release = kv.get("release", "")
         guest["kernel_full_version"] = release
@@ -255,54 +186,67 @@ def _guest_identity(facts: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in guest.items() if v}
 
 
-def _write_probe_outputs(directory: Path, facts: dict[str, Any]) -> None:
-    for name, value in facts.items():
-        if not isinstance(value, str | bytes):
-            continue  # offline objects (the image inspection) are in the JSON report already
+def write_probe_outputs(directory: Path, texts: Mapping[str, str | bytes]) -> None:
+    """Each probe's output as ``NAME.txt`` (name made file-safe, text sanitized and capped)."""
+    for name, value in texts.items():
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(name))[:80]
         write_text(directory / f"{safe}.txt", sanitize.clean(value, 1024 * 1024))
 
 
-def _destroy(machine: Any, keep: bool, image: Path) -> None:
-    from harness.console import notice
-
-    if keep:
-        hint = getattr(machine, "access_hint", None)
-        notice(f"{image.name}: VM kept running" + (f"; reach it with: {hint()}" if hint else ""))
-        stop = (getattr(machine, "facts", None) or {}).get("stop_hint")
-        if stop:
-            notice(f"{image.name}: stop it with: {stop}")
-        return
-    machine.destroy()
+def _footprint(machine: Machine, states: Mapping[str, str]) -> HarnessFootprint:
+    return HarnessFootprint(
+        user=machine.user,
+        added=machine.facts.get("harness_footprint", machine.footprint.describe()),
+        settled=dict(states),
+    )
 
 
-def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
-    """Certify one image: never raises for image or infrastructure problems (they are recorded);
-    only :class:`~harness.errors.Interrupted` / ``KeyboardInterrupt`` propagate."""
+def _check_run(phase: CheckPhase, policy: Policy, footprint: HarnessFootprint) -> dict[str, JSON]:
+    run = phase.collection.run_facts()
+    run["policy"] = policy.name
+    run["policy_overrides"] = list(policy.overrides)
+    run["harness_footprint"] = {k: v for k, v in footprint.to_dict().items()}
+    run["check_phase_seconds"] = round(phase.seconds, 3)
+    return run
+
+
+def _target_label(ctx: _Context) -> str:
+    """What a run without an image is about (``vmcert check``): the machine the platform names."""
+    return ctx.platform.describe(ctx.platform_options)
+
+
+def certify_image(index: int, path: Path | None, ctx: _Context) -> ImageReport:
+    """Certify one image (``None``: only the machine, as ``vmcert check`` does); never raises
+    for image or infrastructure problems (they are recorded); only
+    :class:`~harness.errors.Interrupted` / ``KeyboardInterrupt`` and usage errors propagate."""
     options = ctx.options
-    report = ImageReport(path=str(path), platform=options.platform)
-    image_dir = _image_dir(ctx, index, path)
-    report.artifacts["run_dir"] = str(image_dir)
-    progress = ctx.progress
+    shown = path if path is not None else Path(_target_label(ctx))
+    report = ImageReport(path=str(shown), platform=ctx.platform.name)
+    image_dir = _image_dir(ctx, index, shown)
+    if image_dir is not None:
+        report.artifacts["run_dir"] = str(image_dir)
 
-    # ---- offline inspection
-    progress.update(path, "inspect")
-    started = time.monotonic()
-    inspection: Any = None
-    try:
-        inspection = _inspect(path)
-        data = inspection.to_dict()
-        report.inspection = data
-        report.format = str(data.get("format", report.format))
-        size = data.get("virtual_size")
-        report.virtual_size = int(size) if isinstance(size, int) else None
-        report.sparse_digest = _sparse_digest(path)
-        report.offline_results = _offline_results(inspection, ctx.offline_checks, ctx)
-    except VmcertError as exc:
-        if isinstance(exc, Interrupted):
+    # ---- offline: the candidate, read once
+    candidate: Candidate | None = None
+    given = Facts()
+    if path is not None:
+        ctx.event(shown, Phase.INSPECT)
+        started = time.monotonic()
+        try:
+            candidate = load_candidate(path)
+            with ctx.lock:
+                ctx.candidates[path] = candidate
+            report.inspection = candidate.inspection.to_dict()
+            report.format = candidate.format
+            report.virtual_size = candidate.virtual_size
+            report.sparse_digest = candidate.sparse_digest
+            given = offline_facts(candidate)
+            report.offline_results = ctx.offline.evaluate(given, only_judgeable=True)
+        except Interrupted:
             raise
-        report.input_error = str(exc)
-    report.timings["inspect"] = time.monotonic() - started
+        except USER_ERRORS as exc:
+            report.input_error = str(exc)
+        report.timings["inspect"] = time.monotonic() - started
 
     skip_boot = report.input_error is not None or (
         options.fail_fast and any(r.failed for r in report.offline_results)
@@ -310,115 +254,133 @@ def certify_image(index: int, path: Path, ctx: _Context) -> ImageReport:
     if skip_boot or ctx.cancel.is_set():
         if report.input_error is None and not ctx.cancel.is_set():
             report.artifacts["boot"] = "skipped: offline checks failed and --fail-fast is set"
-        _finish_image(report, image_dir, progress, path)
+        _finish_image(report, image_dir, ctx, shown)
         return report
 
     # ---- boot + checks, with infrastructure retries
-    platform = _platform(options.platform)
-    offline_facts = _offline_facts(inspection) if inspection is not None else {}
     for attempt in range(1, options.retries + 2):
         if ctx.cancel.is_set():
             break
-        machine: Any = None
-        phase = "boot"
-        attempt_started = time.monotonic()
-        try:
-            progress.update(path, "boot", f"attempt {attempt}")
-            machine = _boot(platform, path, image_dir, attempt, ctx.cancel)
-            with ctx.lock:
-                ctx.machines[id(machine)] = machine  # Machine is an unhashable dataclass
-            report.timings["boot"] = time.monotonic() - attempt_started
-            phase = "settle"
-            progress.update(path, "settle", "cloud-init / systemd")
-            settle_started = time.monotonic()
-            machine.wait_settled()
-            report.timings["settle"] = time.monotonic() - settle_started
-            report.platform_facts = dict(getattr(machine, "facts", {}) or {})
-            phase = "checks"
-            progress.update(path, "checks", f"{len(ctx.online_checks)} checks")
-            checks_started = time.monotonic()
-            run = _run_checks(machine, ctx.online_checks, ctx, offline_facts)
-            report.timings["checks"] = time.monotonic() - checks_started
-            report.online_results = list(run.results)
-            report.check_run = dict(run.run_facts())
-            facts = dict(getattr(run, "facts", {}) or {})
-            report.guest = _guest_identity(facts)
-            _write_probe_outputs(image_dir / "probes", facts)
-            report.artifacts["probe_outputs"] = str(image_dir / "probes")
-            report.infra_error = None
+        if _attempt(ctx, report, candidate, given, shown, image_dir, attempt):
             break
-        except InfraError as exc:
-            if ctx.cancel.is_set():
-                break  # the run is being interrupted: this is not an infrastructure failure
-            elapsed = time.monotonic() - attempt_started
-            report.infra_attempts.append(InfraAttempt(attempt, phase, str(exc), elapsed))
-            report.infra_error = f"{phase} failed after {attempt} attempt(s): {exc}"
-            progress.update(path, f"{phase} failed", f"attempt {attempt}: {exc}")
-        except VmcertError:
-            raise  # usage/config errors and interrupts end the run
-        except Exception as exc:  # a bug below us: keep the other images and the reports
-            import traceback
-
-            elapsed = time.monotonic() - attempt_started
-            detail = f"internal error: {type(exc).__name__}: {exc}"
-            report.infra_attempts.append(InfraAttempt(attempt, phase, detail, elapsed))
-            report.infra_error = f"{phase} failed ({detail}); not retried"
-            write_text(image_dir / "internal-error.txt", traceback.format_exc())
-            report.artifacts["internal_error"] = str(image_dir / "internal-error.txt")
-            progress.update(path, f"{phase} failed", detail)
-            break
-        finally:
-            if machine is not None:
-                with ctx.lock:
-                    ctx.machines.pop(id(machine), None)
-                progress.update(path, "teardown")
-                teardown_started = time.monotonic()
-                _save_serial(machine, image_dir, report, attempt)
-                keep = options.keep == "always" or (
-                    options.keep == "on-failure" and report.verdict != "certified"
-                )
-                try:
-                    _destroy(machine, keep, path)
-                except InfraError as exc:  # a failed teardown must not hide the verdict
-                    report.artifacts["teardown_error"] = sanitize.short(str(exc))
-                report.timings["teardown"] = report.timings.get("teardown", 0.0) + (
-                    time.monotonic() - teardown_started
-                )
-    _finish_image(report, image_dir, progress, path)
+    _finish_image(report, image_dir, ctx, shown)
     return report
 
 
-def _boot(platform: Any, path: Path, image_dir: Path, attempt: int, cancel: threading.Event) -> Any:
-    options = _replace(_api("harness.platforms", "BootOptions")(), "cancel", cancel)
-    # the platform's files (overlay, seed, key) live in the image's run dir sub-directory
-    work = image_dir / f"attempt{attempt}"
-    work.mkdir(parents=True, exist_ok=True)
-    options = _replace(options, "run_dir", work)
-    instance = platform() if isinstance(platform, type) else platform
-    return instance.boot(path, options)
+def _attempt(
+    ctx: _Context,
+    report: ImageReport,
+    candidate: Candidate | None,
+    given: Facts,
+    shown: Path,
+    image_dir: Path | None,
+    attempt: int,
+) -> bool:
+    """One boot attempt; True when no further attempt should follow."""
+    machine: Machine | None = None
+    phase = Phase.BOOT
+    attempt_started = time.monotonic()
+    try:
+        ctx.event(shown, Phase.BOOT, f"attempt {attempt}")
+        work = None if image_dir is None else image_dir / f"attempt{attempt}"
+        if work is not None:
+            work.mkdir(parents=True, exist_ok=True)
+        context = BootContext(run_dir=work, cancel=ctx.cancel)
+        machine = ctx.platform.boot(candidate, ctx.platform_options, context)
+        with ctx.lock:
+            ctx.machines[id(machine)] = machine  # Machine is an unhashable dataclass
+        report.timings["boot"] = time.monotonic() - attempt_started
+        phase = Phase.SETTLE
+        ctx.event(shown, Phase.SETTLE, "cloud-init / systemd")
+        settle_started = time.monotonic()
+        # one session for settling and collecting: the check phase needs no login of its own
+        with machine.session() as session:
+            states = machine.wait_settled(session=session)
+            report.timings["settle"] = time.monotonic() - settle_started
+            report.platform_facts = dict(machine.facts)
+            phase = Phase.CHECKS
+            ctx.event(shown, Phase.CHECKS, f"{len(ctx.online.to_run)} checks")
+            footprint = _footprint(machine, states.as_dict())
+            check_phase = run_check_phase(
+                session,
+                ctx.online,
+                given.with_value(HARNESS_FOOTPRINT, footprint, "harness"),
+                batch=ctx.options.batch,
+            )
+        report.timings["checks"] = check_phase.seconds
+        report.online_results = check_phase.results
+        report.check_run = _check_run(check_phase, ctx.policy, footprint)
+        report.guest = _guest_identity(check_phase.facts)
+        if image_dir is not None:
+            write_probe_outputs(image_dir / "probes", check_phase.facts.raw)
+            report.artifacts["probe_outputs"] = str(image_dir / "probes")
+        report.infra_error = None
+        return True
+    except InfraError as exc:
+        if ctx.cancel.is_set():
+            return True  # the run is being interrupted: this is not an infrastructure failure
+        elapsed = time.monotonic() - attempt_started
+        report.infra_attempts.append(InfraAttempt(attempt, phase.value, str(exc), elapsed))
+        report.infra_error = f"{phase.value} failed after {attempt} attempt(s): {exc}"
+        ctx.event(shown, Phase.FAILED, f"{phase.value}, attempt {attempt}: {exc}")
+        return False
+    except Interrupted:
+        raise
+    except USER_ERRORS:
+        raise  # usage and configuration errors end the run
+    except Exception as exc:  # a bug below us: keep the other images and the reports
+        elapsed = time.monotonic() - attempt_started
+        detail = f"internal error: {type(exc).__name__}: {exc}"
+        report.infra_attempts.append(InfraAttempt(attempt, phase.value, detail, elapsed))
+        report.infra_error = f"{phase.value} failed ({detail}); not retried"
+        if image_dir is not None:
+            write_text(image_dir / "internal-error.txt", traceback.format_exc())
+            report.artifacts["internal_error"] = str(image_dir / "internal-error.txt")
+        ctx.event(shown, Phase.FAILED, f"{phase.value}: {detail}")
+        return True
+    finally:
+        if machine is not None:
+            _teardown(ctx, machine, report, shown, image_dir, attempt)
 
 
-def _replace(options: Any, name: str, value: Any) -> Any:
-    import dataclasses
+def _teardown(
+    ctx: _Context,
+    machine: Machine,
+    report: ImageReport,
+    shown: Path,
+    image_dir: Path | None,
+    attempt: int,
+) -> None:
+    with ctx.lock:
+        ctx.machines.pop(id(machine), None)
+    ctx.event(shown, Phase.TEARDOWN)
+    started = time.monotonic()
+    if image_dir is not None:
+        _save_serial(machine, image_dir, report, attempt)
+    keep = ctx.options.keep == "always" or (
+        ctx.options.keep == "on-failure" and report.verdict != "certified"
+    )
+    try:
+        if keep:
+            ctx.event(shown, Phase.KEPT, f"VM kept running; reach it with: {machine.access_hint()}")
+            stop = machine.facts.get("stop_hint")
+            if stop:
+                ctx.event(shown, Phase.KEPT, f"stop it with: {stop}")
+        else:
+            machine.destroy()
+    except InfraError as exc:  # a failed teardown must not hide the verdict
+        report.artifacts["teardown_error"] = sanitize.short(str(exc))
+    report.timings["teardown"] = report.timings.get("teardown", 0.0) + (time.monotonic() - started)
 
-    if not hasattr(options, name):
-        return options
-    if dataclasses.is_dataclass(options) and not isinstance(options, type):
-        return dataclasses.replace(options, **{name: value})
-    setattr(options, name, value)
-    return options
 
-
-def _save_serial(machine: Any, image_dir: Path, report: ImageReport, attempt: int) -> None:
-    log = getattr(machine, "serial_log", None)
-    text: str | bytes = ""
-    if isinstance(log, Path | str) and Path(log).is_file():
-        with open(log, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - 4 * sanitize.SERIAL_LOG_LIMIT))
-            text = handle.read()
-    elif isinstance(log, str | bytes):
-        text = log
+def _save_serial(machine: Machine, image_dir: Path, report: ImageReport, attempt: int) -> None:
+    log = machine.serial_log
+    if log is None or not log.is_file():
+        return
+    with open(log, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - 4 * sanitize.SERIAL_LOG_LIMIT))
+        text = handle.read()
     if not text:
         return
     name = "serial.log" if report.infra_error is None else f"serial-attempt{attempt}.log"
@@ -427,23 +389,24 @@ def _save_serial(machine: Any, image_dir: Path, report: ImageReport, attempt: in
     report.serial_log = sanitize.serial_log(text)
 
 
-def _image_dir(ctx: _Context, index: int, path: Path) -> Path:
-    from harness.rundir import RunDir
-
+def _image_dir(ctx: _Context, index: int, path: Path) -> Path | None:
+    if ctx.run_dir is None:
+        return None
     return RunDir(ctx.run_dir, "").image_dir(index, path)
 
 
-def _finish_image(report: ImageReport, image_dir: Path, progress: Progress, path: Path) -> None:
-    run_json = {
-        "image": report.path,
-        "verdict": report.verdict,
-        "timings": {k: round(v, 3) for k, v in report.timings.items()},
-        "attempts": [a.__dict__ for a in report.infra_attempts],
-        "failing_checks": report.failing_ids,
-    }
-    write_text(image_dir / "run.json", json.dumps(run_json, indent=2) + "\n")
-    report.artifacts["run_json"] = str(image_dir / "run.json")
-    progress.update(path, report.verdict, f"{len(report.failing_ids)} failing")
+def _finish_image(report: ImageReport, image_dir: Path | None, ctx: _Context, shown: Path) -> None:
+    if image_dir is not None:
+        run_json = {
+            "image": report.path,
+            "verdict": report.verdict,
+            "timings": {k: round(v, 3) for k, v in report.timings.items()},
+            "attempts": [a.__dict__ for a in report.infra_attempts],
+            "failing_checks": report.failing_ids,
+        }
+        write_text(image_dir / "run.json", json.dumps(run_json, indent=2) + "\n")
+        report.artifacts["run_json"] = str(image_dir / "run.json")
+    ctx.event(shown, Phase.DONE, f"{report.verdict}, {len(report.failing_ids)} failing")
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,58 +450,109 @@ def exit_code(run: RunReport) -> ExitCode:
     }[run.verdict]
 
 
-def certify(images: Sequence[Path], options: CertifyOptions) -> tuple[RunReport, Path]:
-    """Certify ``images`` and write the reports; returns the run model and the run directory."""
-    from harness.rundir import RunDir
+@dataclass(frozen=True)
+class Selection:
+    """The checks a run judges: offline ones on the image, online ones on the machine."""
 
-    offline_checks = _select("offline", options.include, options.skip)
-    online_checks = _select("online", options.include, options.skip)
-    policy = _load_policy(options.policy)
-    waivers = _load_waivers(options.waivers_file)
-    _platform(options.platform)  # an unknown platform is a usage error before anything runs
-    rundir = RunDir.create(options.run_dir, exact=options.run_dir is not None)
-    policy_name, overrides = _policy_description(policy)
+    offline: list[Check]
+    online: list[Check]
+
+    @classmethod
+    def of(cls, include: Sequence[str] = (), skip: Sequence[str] = ()) -> Selection:
+        """The registered checks matching ``include`` (all when empty) minus ``skip``."""
+        return cls(
+            select_checks(include, skip, tag="offline"), select_checks(include, skip, tag="online")
+        )
+
+    @property
+    def ids(self) -> list[str]:
+        """Every selected check id, each once."""
+        return list(dict.fromkeys(c.id for c in [*self.offline, *self.online]))
+
+
+def certify(
+    images: Sequence[Path | None],
+    options: CertifyOptions,
+    *,
+    platform: Platform | None = None,
+    checks: Selection | None = None,
+    events: EventSink | None = None,
+) -> tuple[RunReport, Path | None]:
+    """Certify ``images`` and write the reports; returns the run model and the run directory.
+
+    ``platform`` (default: the one ``options.platform`` names) and ``checks`` (default: the
+    registered checks ``options.include``/``skip`` select) may be passed in; ``events`` receives
+    every phase change (default: ignored). An image of ``None`` certifies the machine alone (the
+    ``ssh`` platform's host, as ``vmcert check`` does).
+    """
+    selection = checks if checks is not None else Selection.of(options.include, options.skip)
+    policy = load_policy(options.policy, list(CHECKS))
+    waivers = load_waivers(options.waivers_file, CHECKS.names()) if options.waivers_file else []
+    chosen = platform if platform is not None else get_platform(options.platform)
+    platform_options = options.platform_options or chosen.options_type()
+    rundir = (
+        RunDir.create(options.run_dir, exact=options.run_dir is not None)
+        if options.write_files
+        else None
+    )
     run = RunReport(
         vmcert_version=__version__,
         started=_now(),
         finished="",
-        policy=policy_name if options.policy is None else options.policy,
-        policy_overrides=overrides,
+        policy=policy.name if options.policy is None else options.policy,
+        policy_overrides={str(k): dict(v) for k, v in policy.params.items()},
         waivers_file=None if options.waivers_file is None else str(options.waivers_file),
-        waivers=_waiver_list(waivers),
-        run_id=rundir.run_id,
-        run_dir=str(rundir.path),
+        waivers=[entry.as_waiver() for entry in waivers],
+        run_id=rundir.run_id if rundir is not None else "",
+        run_dir=None if rundir is None else str(rundir.path),
+        selection={
+            "include": list(options.include),
+            "skip": list(options.skip),
+            "checks": selection.ids,
+        },
     )
-    progress = Progress(images)
-    ctx = _Context(options, policy, waivers, progress, rundir.path, offline_checks, online_checks)
+    ctx = _Context(
+        options=options,
+        platform=chosen,
+        platform_options=platform_options,
+        policy=policy,
+        waivers=list(waivers),
+        offline=CheckPlan(selection.offline, policy, waivers),
+        online=CheckPlan(selection.online, policy, waivers),
+        emit=events or ignore_events,
+        run_dir=None if rundir is None else rundir.path,
+    )
     jobs = effective_jobs(options.jobs, len(images))
     reports: list[ImageReport | None] = [None] * len(images)
     interrupted: BaseException | None = None
-    with progress:
-        try:
-            if jobs == 1:
-                for i, p in enumerate(images):
-                    reports[i] = certify_image(i, p, ctx)
-            else:
-                _certify_parallel(images, ctx, jobs, reports)
-        except (Interrupted, KeyboardInterrupt) as exc:
-            interrupted = exc
+    try:
+        if jobs == 1:
+            for i, p in enumerate(images):
+                reports[i] = certify_image(i, p, ctx)
+        else:
+            _certify_parallel(images, ctx, jobs, reports)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        interrupted = exc
     run.images = [
         report if report is not None else _interrupted_report(path, ctx, index)
         for index, (path, report) in enumerate(zip(images, reports, strict=True))
     ]
     run.finished = _now()
     # an interrupted run still leaves reports: finished images as they ended, the rest marked
-    write_reports(run, rundir.path, options)
+    if rundir is not None:
+        write_reports(run, rundir.path, options)
+    if options.on_reports is not None:
+        options.on_reports(run)
     if interrupted is not None:
         raise interrupted
-    for hook in options.after_reports:
-        hook(run, rundir.path)
-    return run, rundir.path
+    if rundir is not None:
+        for hook in options.after_reports:
+            hook(run, rundir.path, dict(ctx.candidates))
+    return run, None if rundir is None else rundir.path
 
 
 def _certify_parallel(
-    images: Sequence[Path], ctx: _Context, jobs: int, reports: list[ImageReport | None]
+    images: Sequence[Path | None], ctx: _Context, jobs: int, reports: list[ImageReport | None]
 ) -> None:
     """Certify up to ``jobs`` images at once, filling ``reports`` as they finish."""
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="certify") as pool:
@@ -561,10 +575,13 @@ def _certify_parallel(
             raise
 
 
-def _interrupted_report(path: Path, ctx: _Context, index: int) -> ImageReport:
+def _interrupted_report(path: Path | None, ctx: _Context, index: int) -> ImageReport:
     """The report of an image the run was interrupted before finishing."""
-    report = ImageReport(path=str(path), platform=ctx.options.platform)
-    report.artifacts["run_dir"] = str(_image_dir(ctx, index, path))
+    shown = path if path is not None else Path(_target_label(ctx))
+    report = ImageReport(path=str(shown), platform=ctx.platform.name)
+    image_dir = _image_dir(ctx, index, shown)
+    if image_dir is not None:
+        report.artifacts["run_dir"] = str(image_dir)
     report.infra_error = "interrupted before this image finished (SIGINT/SIGTERM); no verdict"
     return report
 
@@ -575,12 +592,10 @@ def write_reports(run: RunReport, run_dir: Path, options: CertifyOptions) -> Non
     for image in run.images:
         single = RunReport(**{**run.__dict__, "images": [image]})
         json_reporter.write(single, Path(image.artifacts["run_dir"]) / "report.json")
-    specs = options.reports or [ReportSpec(fmt) for fmt in DEFAULT_REPORTS]
-    for spec in specs:
+    for spec in report_specs(options):
         get_reporter(spec.format).write(run, spec.resolve(run_dir))
-    if options.console_summary and not any(s.format == "console" for s in specs):
-        from harness.console import stderr, stdout
-        from reports.console import print_summary
 
-        # keep stdout clean when a machine-readable report goes there
-        print_summary(run, stderr if any(spec.to_stdout for spec in specs) else stdout)
+
+def report_specs(options: CertifyOptions) -> list[ReportSpec]:
+    """The reports a run writes: those asked for, else the defaults in the run directory."""
+    return options.reports or [ReportSpec(fmt) for fmt in DEFAULT_REPORTS]

@@ -145,10 +145,12 @@ def _connect_once(
     timeout: float,
     banner_timeout: float,
     policy: _HostKeyPolicy,
-    known_hosts: bool,
+    known_hosts: bool | Path,
 ) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
-    if known_hosts:
+    if isinstance(known_hosts, Path):
+        client.load_system_host_keys(str(known_hosts))  # read-only: never written back
+    elif known_hosts:
         with contextlib.suppress(OSError):
             client.load_system_host_keys()
     client.set_missing_host_key_policy(policy)
@@ -212,16 +214,16 @@ class SshSession:
         timeout: float = 10.0,
         retries: int = 3,
         host_keys: Collection[str] | None = None,
-        known_hosts: bool = False,
+        known_hosts: bool | Path = False,
         pin_source: str = NOTE_PINNED,
     ) -> SshSession:
         """Connect and authenticate, retrying transient failures with backoff.
 
         ``host_keys`` pins the server key to these ``SHA256:...`` fingerprints; without it the key
-        is checked against the user's known_hosts when ``known_hosts`` is set (unknown keys are
-        then accepted and noted) or accepted for this ephemeral machine. Authentication failures
-        and host-key mismatches are not retried. Every failure ends as a one-line
-        :class:`InfraError`.
+        is checked against the user's known_hosts (or the file ``known_hosts`` names) when that is
+        set (unknown keys are then accepted and noted) or accepted for this ephemeral machine.
+        Authentication failures and host-key mismatches are not retried. Every failure ends as a
+        one-line :class:`InfraError`.
         """
         key = Path(key_path) if key_path is not None else None
         if key is not None and not key.is_file():
@@ -255,7 +257,7 @@ class SshSession:
         user: str,
         policy: _HostKeyPolicy,
         host_keys: Collection[str] | None,
-        known_hosts: bool,
+        known_hosts: bool | Path,
         pin_source: str,
     ) -> SshSession:
         if host_keys:

@@ -10,48 +10,29 @@ TOML::
 
 YAML: a list of the same mappings, or a mapping with a ``waivers`` (or ``waiver``) list.
 
-A waived failure is reported as waived and does not fail the run; an expired waiver no longer
-applies and is reported as expired; ``run = false`` skips the check and reports the justification.
+The entries are :class:`checks.waivers.WaiverEntry` objects; how they change results is
+:mod:`checks.waivers`' job (a waived failure does not fail the run, an expired waiver no longer
+applies, ``run = false`` skips the check).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from checks.model import Result, Status, Waiver
+from checks.waivers import WaiverEntry, apply_waivers, not_run, skipped_result
 from harness.errors import ConfigError
 
+# apply_waivers, not_run and skipped_result are re-exported for harness.runner until it judges
+# through checks.plan.CheckPlan
+__all__ = ["WaiverEntry", "apply_waivers", "load_waivers", "not_run", "skipped_result"]
+
 _KEYS = {"check", "justification", "expires", "run"}
-
-
-@dataclass(frozen=True)
-class WaiverEntry:
-    """One entry of a waiver file."""
-
-    check: str
-    justification: str
-    expires: dt.date | None = None
-    run: bool = True
-
-    def expired(self, today: dt.date | None = None) -> bool:
-        """Whether the waiver's date has passed (it applies through its ``expires`` day)."""
-        return self.expires is not None and (today or dt.date.today()) > self.expires
-
-    def as_waiver(self, today: dt.date | None = None) -> Waiver:
-        """The model's :class:`~checks.model.Waiver` as attached to a result."""
-        return Waiver(
-            check_id=self.check,
-            justification=self.justification,
-            expires=self.expires.isoformat() if self.expires else None,
-            expired=self.expired(today),
-        )
 
 
 def _entries(data: Any, path: Path) -> list[Any]:
@@ -140,37 +121,3 @@ def load_waivers(path: str | Path, known_checks: Iterable[str] | None = None) ->
             WaiverEntry(check, justification.strip(), _date(raw.get("expires"), path, index), run)
         )
     return entries
-
-
-def not_run(entries: Sequence[WaiverEntry], today: dt.date | None = None) -> dict[str, WaiverEntry]:
-    """Unexpired ``run = false`` entries by check id: those checks are not executed."""
-    return {e.check: e for e in entries if not e.run and not e.expired(today)}
-
-
-def skipped_result(check: Any, entry: WaiverEntry, today: dt.date | None = None) -> Result:
-    """The result of a check a ``run = false`` waiver kept from running."""
-    return Result(
-        check_id=check.id,
-        title=check.title,
-        area=check.area,
-        status=Status.SKIPPED,
-        actual="not run",
-        required=check.required.format(**check.params),
-        message=f"not run (waiver): {entry.justification}",
-        severity=check.severity,
-        ms_test_name=check.ms_test_name,
-        selftest_id=check.selftest_id,
-        waiver=entry.as_waiver(today),
-    )
-
-
-def apply_waivers(
-    results: Iterable[Result], entries: Sequence[WaiverEntry], today: dt.date | None = None
-) -> list[Result]:
-    """Attach matching waivers to results (expired ones are attached marked expired)."""
-    by_id: Mapping[str, WaiverEntry] = {e.check: e for e in entries}
-    out = []
-    for r in results:
-        entry = by_id.get(r.check_id)
-        out.append(r.with_waiver(entry.as_waiver(today)) if entry and r.waiver is None else r)
-    return out

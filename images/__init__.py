@@ -1,1 +1,1 @@
-"""Image formats, offline inspection and test-image recipes."""
+"""Image formats, offline inspection, the certification candidate and the test-image recipes."""

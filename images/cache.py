@@ -1,9 +1,10 @@
 """The test-image cache: which entries the current recipe uses, and pruning the rest.
 
-Every edit of :mod:`images.recipe` changes the recipe hash, so each variant gets a new cache entry
-(``debian12-<variant>-<hash>.vhd`` with its ``.log`` and ``.lock``, about 750 MiB) and the old ones
-stay behind. :func:`prune` removes every entry that no current variant names. An entry whose lock
-is held (a build running right now) is left alone and reported as busy.
+Every change of the code that shapes a variant's bytes changes its recipe hash
+(:mod:`images.recipe.key`), so the variant gets a new cache entry (``debian12-<variant>-<hash>.vhd``
+with its ``.log`` and ``.lock``, about 750 MiB) and the old one stays behind. :func:`prune` removes
+every entry that no current variant names. An entry whose lock is held (a build running right now)
+is left alone and reported as busy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from images.recipe import VARIANTS, _safe_rmtree, cached_image_path, default_cache_dir
+from images.recipe import VARIANTS, cached_image_path, default_cache_dir
+from images.recipe.tools import safe_rmtree
 
 _ENTRY = re.compile(r"^debian12-(?P<variant>[a-z0-9]+)-(?P<hash>[0-9a-f]{16})\.(vhd|log|lock)$")
 
@@ -79,7 +81,7 @@ def prune(cache_dir: Path | None = None, *, dry_run: bool = False) -> PruneResul
                 continue
             for path in entry.files:
                 if path.is_dir():
-                    _safe_rmtree(path)  # refuses to delete through a mount left by a dead build
+                    safe_rmtree(path)  # refuses to delete through a mount left by a dead build
                 elif path != lock:
                     path.unlink(missing_ok=True)
             if lock is not None:

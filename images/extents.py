@@ -15,11 +15,11 @@ import errno
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import InputError
+from images.errors import ImageInputError
 
 CHUNK = 4 * 1024 * 1024
 """The digest's chunk size (4 MiB, also Azure's largest put-page request)."""
@@ -27,8 +27,9 @@ CHUNK = 4 * 1024 * 1024
 GRAIN = 64 * 1024
 """Default zero-check granularity of :func:`data_extents`."""
 
-_READ = 4 * 1024 * 1024
-"""Read buffer for scanning data segments."""
+_READ = CHUNK
+"""Read buffer for scanning data segments: one digest chunk, so a scan feeds the digest whole
+chunks in place."""
 
 ZERO = bytes(max(CHUNK, _READ))
 """A zero buffer; ``buf == ZERO[:len(buf)]`` is a ``memcmp`` (a full-length slice is free)."""
@@ -114,29 +115,105 @@ def seek_segments(fd: int, size: int) -> list[tuple[int, int]]:
 
 
 def open_image(path: Path) -> tuple[int, int]:
-    """Open a regular file read-only and return ``(fd, size)``; unusable input is an InputError."""
+    """Open a regular file read-only and return ``(fd, size)``; unusable input: ImageInputError."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise ImageInputError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not an image file") from None
+        raise ImageInputError(f"{path}: is a directory, not an image file") from None
     except PermissionError:
-        raise InputError(f"{path}: permission denied (cannot read the image)") from None
+        raise ImageInputError(f"{path}: permission denied (cannot read the image)") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+        raise ImageInputError(f"{path}: cannot open: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
     except OSError as exc:  # pragma: no cover - fstat on an open fd practically never fails
         os.close(fd)
-        raise InputError(f"{path}: cannot stat: {exc.strerror}") from None
+        raise ImageInputError(f"{path}: cannot stat: {exc.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
         os.close(fd)
-        raise InputError(f"{path}: is a directory, not an image file")
+        raise ImageInputError(f"{path}: is a directory, not an image file")
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise InputError(f"{path}: not a regular file (block devices and pipes are not supported)")
+        raise ImageInputError(
+            f"{path}: not a regular file (block devices and pipes are not supported)"
+        )
     return fd, info.st_size
+
+
+Progress = Callable[[int, int], None]
+"""``on_progress(done, total)``: bytes scanned so far of the bytes to scan."""
+
+
+def _scan_ranges(fd: int, size: int, grain: int) -> list[tuple[int, int]]:
+    """The file system's data segments widened to ``grain`` and merged, as ``(start, end)``."""
+    out: list[tuple[int, int]] = []
+    for seg_start, seg_len in seek_segments(fd, size):
+        start = seg_start - seg_start % grain
+        end = min(-(-(seg_start + seg_len) // grain) * grain, size)
+        if out and start <= out[-1][1]:  # segments sharing a grain: never scan one twice
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        elif end > start:
+            out.append((start, end))
+    return out
+
+
+def scan_data(
+    fd: int,
+    size: int,
+    name: str,
+    *,
+    grain: int = GRAIN,
+    digest: bool = True,
+    on_progress: Progress | None = None,
+) -> tuple[ExtentMap, str | None]:
+    """The data extents of an open file and (with ``digest``) its sparse digest, in one pass.
+
+    File-system holes are skipped without reading; each data byte is read exactly once, in
+    ``CHUNK``-aligned pieces, and serves both the zero-grain test and the digest. ``name`` is used
+    in error messages only; read errors raise :class:`ImageInputError`.
+    """
+    if grain <= 0 or _READ % grain:
+        raise ValueError(f"grain must divide {_READ} bytes, got {grain}")
+    try:
+        ranges = _scan_ranges(fd, size, grain)
+        total = sum(end - start for start, end in ranges)
+        found: list[tuple[int, int]] = []
+        hasher = SparseDigest() if digest else None
+        buf = bytearray(_READ)
+        view = memoryview(buf)
+        zero_grain = ZERO[:grain]
+        done = 0
+        if on_progress is not None:
+            on_progress(0, total)
+        for start, end in ranges:
+            pos = start
+            while pos < end:
+                # _READ == CHUNK: a piece never straddles a digest chunk, and a whole one is
+                # hashed in place
+                cut = min(end, (pos // _READ + 1) * _READ)
+                got = os.preadv(fd, [view[: cut - pos]], pos)
+                if got <= 0:  # the file shrank under us: stop at what exists
+                    break
+                if (buf if got == _READ else buf[:got]) != ZERO[:got]:
+                    for i in range(0, got, grain):
+                        if buf[i : min(i + grain, got)] != zero_grain[: min(grain, got - i)]:
+                            found.append((pos + i, min(grain, got - i)))
+                    if hasher is not None:
+                        if got == CHUNK:
+                            hasher.update(pos // CHUNK, buf)
+                        else:
+                            hasher.feed(pos, view[:got])
+                pos += got
+                done += got
+                if on_progress is not None:
+                    on_progress(done, total)
+        merged = tuple(_merge(found))
+        extent_map = ExtentMap(size=size, ranges=merged, data_bytes=sum(n for _, n in merged))
+        return extent_map, hasher.hexdigest() if hasher is not None else None
+    except OSError as exc:
+        raise ImageInputError(f"{name}: read error: {exc.strerror}") from None
 
 
 def data_extents(path: Path, *, grain: int = GRAIN) -> ExtentMap:
@@ -150,32 +227,7 @@ def data_extents(path: Path, *, grain: int = GRAIN) -> ExtentMap:
         raise ValueError(f"grain must divide {_READ} bytes, got {grain}")
     fd, size = open_image(path)
     try:
-        found: list[tuple[int, int]] = []
-        buf = bytearray(_READ)
-        view = memoryview(buf)
-        zero_grain = ZERO[:grain]
-        scanned_to = 0  # grain-aligned segments may share a grain: never scan one twice
-        for seg_start, seg_len in seek_segments(fd, size):
-            start = max(seg_start - seg_start % grain, scanned_to)
-            end = min(-(-(seg_start + seg_len) // grain) * grain, size)
-            pos = start
-            while pos < end:
-                want = min(_READ, end - pos)
-                got = os.preadv(fd, [view[:want]], pos)
-                if got <= 0:  # the file shrank under us: stop at what exists
-                    end = pos
-                    break
-                block = buf if got == _READ else buf[:got]
-                if block != ZERO[:got]:
-                    for i in range(0, got, grain):
-                        if buf[i : min(i + grain, got)] != zero_grain[: min(grain, got - i)]:
-                            found.append((pos + i, min(grain, got - i)))
-                pos += got
-            scanned_to = max(scanned_to, end)
-        ranges = tuple(_merge(found))
-        return ExtentMap(size=size, ranges=ranges, data_bytes=sum(n for _, n in ranges))
-    except OSError as exc:
-        raise InputError(f"{path}: read error: {exc.strerror}") from None
+        return scan_data(fd, size, str(path), grain=grain, digest=False)[0]
     finally:
         os.close(fd)
 
@@ -332,6 +384,6 @@ def sparse_digest(path: Path, extents: ExtentMap | None = None) -> str:
                 digest.feed(offset, view[:got])
         return digest.hexdigest()
     except OSError as exc:
-        raise InputError(f"{path}: read error: {exc.strerror}") from None
+        raise ImageInputError(f"{path}: read error: {exc.strerror}") from None
     finally:
         os.close(fd)

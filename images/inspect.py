@@ -2,23 +2,24 @@
 
 :func:`inspect_image` is what ``vmcert inspect`` and ``vmcert certify`` call; its result is the
 ``"image"`` fact of the offline checks (:mod:`checks.image`, :mod:`checks.disk`). Any problem with
-the input raises :class:`~harness.errors.InputError` (missing file, permission) or
-:class:`~harness.errors.ImageFormatError` (bytes that make no usable image), never anything else.
+the input raises :class:`~images.errors.ImageInputError` (missing file, permission) or
+:class:`~images.errors.ImageFormatError` (bytes that make no usable image), never anything else.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.errors import ImageFormatError, InputError
-from images.extents import ExtentMap, data_extents, open_image
+from images.errors import ImageFormatError, ImageInputError
+from images.extents import ExtentMap, open_image, scan_data
 from images.partitions import PartitionTable, read_partition_table
 from images.vhd import (
     FOOTER_SIZE,
     FormatProbe,
     ImageFormat,
+    Reader,
     VhdFooter,
     probe_format,
     vhdx_layout,
@@ -89,7 +90,7 @@ class _File:
         try:
             return os.pread(self.fd, min(length, self.size - offset), offset)
         except OSError as exc:
-            raise InputError(f"{self.name}: read error: {exc.strerror}") from None
+            raise ImageInputError(f"{self.name}: read error: {exc.strerror}") from None
 
 
 class _FlatDisk:
@@ -270,69 +271,97 @@ class _VhdxDisk:
         return bytes(out)
 
 
+def pread_reader(fd: int, size: int, name: str) -> Reader:
+    """``read(offset, length)`` over an open file (short at the end; errors name ``name``)."""
+    return _File(fd, size, name)
+
+
+def read_disk_table(
+    fd: int, size: int, probe: FormatProbe, name: str
+) -> tuple[PartitionTable | None, str]:
+    """The partition table of the virtual disk inside an open file of ``size`` bytes whose format
+    is ``probe``, and a note on why it is None or a caveat about it.
+
+    Bytes of no known format are read as a raw disk. Raises :class:`ImageFormatError` for a
+    container or table that lies about itself.
+    """
+    file = _File(fd, size, name)
+    if probe.format in (ImageFormat.RAW, ImageFormat.UNKNOWN):
+        return read_partition_table(_FlatDisk(file, size, size), size, name), ""
+    if probe.format is ImageFormat.VHD_FIXED and probe.footer is not None:
+        disk = probe.footer.current_size
+        readable = size - FOOTER_SIZE
+        table = read_partition_table(_FlatDisk(file, disk, readable), disk, name)
+        short = f"the file holds only {readable} of the footer's {disk} disk bytes"
+        return table, short if readable < disk else ""
+    if probe.format is ImageFormat.VHD_DYNAMIC and probe.footer is not None:
+        dynamic = _DynamicDisk(file, probe.footer)
+        return read_partition_table(dynamic, dynamic.disk_size, name), ""
+    if probe.format is ImageFormat.QCOW2:
+        try:
+            qcow = _Qcow2Disk(file, file(0, 112))
+            table = read_partition_table(qcow, qcow.disk_size, name)
+        except _Unreadable as exc:
+            return None, f"partition table not read: {exc}"
+        backing = "qcow2 with a backing file: unallocated clusters were read as zeros"
+        return table, backing if qcow.backing else ""
+    if probe.format is ImageFormat.VHDX:
+        try:
+            vhdx = _VhdxDisk(file)
+            table = read_partition_table(vhdx, vhdx.disk_size, name)
+        except _Unreadable as exc:
+            return None, f"partition table not read: {exc}"
+        parent = "differencing VHDX: blocks held by the parent were read as zeros"
+        return table, parent if vhdx.has_parent else ""
+    note = f"partition table not read: {probe.format} data is not parsed offline"
+    if probe.format is ImageFormat.VHD_DIFFERENCING:
+        note += " (its blocks live partly in the parent disk)"
+    return None, note
+
+
+def inspect_open(fd: int, size: int, name: str) -> ImageInspection:
+    """Inspect an open image file of ``size`` bytes without its extent scan (``extents`` None).
+
+    Reads headers, tables and file-system signatures only, never the bulk of the data; errors are
+    those of :func:`inspect_image`.
+    """
+    file = _File(fd, size, name)
+    probe: FormatProbe = probe_format(file, size, name)
+    if probe.format is ImageFormat.UNKNOWN:
+        what = f" (looks like {probe.detail})" if probe.detail else ""
+        raise ImageFormatError(
+            f"{name}: not a disk image{what}: no VHD footer, VHDX or qcow2 header, partition "
+            "table or file system found"
+        )
+    table, note = read_disk_table(fd, size, probe, name)
+    return ImageInspection(
+        path=name,
+        format=probe.format,
+        file_length=size,
+        virtual_size=probe.virtual_size,
+        footer=probe.footer,
+        partition_table=table,
+        format_detail=probe.detail,
+        partition_note=note,
+    )
+
+
 def inspect_image(path: Path, *, extents: bool = True) -> ImageInspection:
     """Inspect ``path``; with ``extents=False`` the data-extent scan is skipped (faster verdict).
 
-    Raises :class:`InputError` for an unreadable file and :class:`ImageFormatError` when the bytes
-    are no usable image (empty, truncated VHD footer, unknown format, a partition table that lies).
+    Raises :class:`ImageInputError` for an unreadable file and :class:`ImageFormatError` when the
+    bytes are no usable image (empty, truncated VHD footer, unknown format, a partition table that
+    lies).
+    :func:`images.candidate.load_candidate` adds the extents and the sparse digest in one pass.
     """
     name = str(path)
     fd, size = open_image(path)
     try:
-        file = _File(fd, size, name)
-        probe: FormatProbe = probe_format(file, size, name)
-        if probe.format is ImageFormat.UNKNOWN:
-            what = f" (looks like {probe.detail})" if probe.detail else ""
-            raise ImageFormatError(
-                f"{name}: not a disk image{what}: no VHD footer, VHDX or qcow2 header, partition "
-                "table or file system found"
-            )
-        table: PartitionTable | None = None
-        note = ""
-        virtual = probe.virtual_size
-        if probe.format is ImageFormat.RAW:
-            table = read_partition_table(_FlatDisk(file, size, size), size, name)
-        elif probe.format is ImageFormat.VHD_FIXED and probe.footer is not None:
-            disk = probe.footer.current_size
-            readable = size - FOOTER_SIZE
-            table = read_partition_table(_FlatDisk(file, disk, readable), disk, name)
-            if readable < disk:
-                note = f"the file holds only {readable} of the footer's {disk} disk bytes"
-        elif probe.format is ImageFormat.VHD_DYNAMIC and probe.footer is not None:
-            dynamic = _DynamicDisk(file, probe.footer)
-            table = read_partition_table(dynamic, dynamic.disk_size, name)
-        elif probe.format is ImageFormat.QCOW2:
-            try:
-                qcow = _Qcow2Disk(file, file(0, 112))
-                table = read_partition_table(qcow, qcow.disk_size, name)
-                if qcow.backing:
-                    note = "qcow2 with a backing file: unallocated clusters were read as zeros"
-            except _Unreadable as exc:
-                note = f"partition table not read: {exc}"
-        elif probe.format is ImageFormat.VHDX:
-            try:
-                vhdx = _VhdxDisk(file)
-                table = read_partition_table(vhdx, vhdx.disk_size, name)
-                if vhdx.has_parent:
-                    note = "differencing VHDX: blocks held by the parent were read as zeros"
-            except _Unreadable as exc:
-                note = f"partition table not read: {exc}"
-        else:
-            note = f"partition table not read: {probe.format} data is not parsed offline"
-            if probe.format is ImageFormat.VHD_DIFFERENCING:
-                note += " (its blocks live partly in the parent disk)"
-        extent_map = data_extents(path) if extents else None
-        return ImageInspection(
-            path=name,
-            format=probe.format,
-            file_length=size,
-            virtual_size=virtual,
-            footer=probe.footer,
-            partition_table=table,
-            extents=extent_map,
-            format_detail=probe.detail,
-            partition_note=note,
-        )
+        inspection = inspect_open(fd, size, name)
+        if extents:
+            extent_map, _ = scan_data(fd, size, name, digest=False)
+            inspection = replace(inspection, extents=extent_map)
+        return inspection
     finally:
         os.close(fd)
 

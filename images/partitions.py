@@ -8,7 +8,7 @@ Two kinds of trouble are told apart:
 * a table that **lies about itself** so that it cannot be read (a GPT header whose size, entry
   size or entry count is impossible, an entry array outside the disk, a protective MBR with no GPT
   header anywhere, a looping or out-of-disk extended-partition chain) raises
-  :class:`~harness.errors.ImageFormatError`: the input is unusable.
+  :class:`~images.errors.ImageFormatError`: the input is unusable.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from harness.errors import ImageFormatError
+from images.errors import ImageFormatError
 from images.filesystems import LINUX_ROOT_FILESYSTEMS, detect_filesystem
 
 SECTOR = 512
@@ -81,6 +81,8 @@ GPT_TYPES: dict[str, str] = {
     "DE94BBA4-06D1-4D40-A16A-BFD50179D6AC": "Windows recovery environment",
     "024DEE41-33E7-11D3-9D69-0008C781F39F": "MBR partition scheme",
 }
+GPT_ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+"""The EFI system partition's type GUID: with it a GPT disk boots under UEFI (generation 2)."""
 GPT_SWAP = "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
 GPT_LVM = "E6D6D379-F507-44C2-A23C-238F2A3DF928"
 GPT_LINUX_DATA = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"

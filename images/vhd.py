@@ -2,7 +2,7 @@
 
 The VHD footer layout (512 bytes, big-endian, at the end of the file) follows the field table in
 azure-certification.md §3 and QEMU's ``block/vpc.c``. Detection never trusts the file name.
-Parsing functions raise only :class:`~harness.errors.ImageFormatError` for bad bytes.
+Parsing functions raise only :class:`~images.errors.ImageFormatError` for bad bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Protocol
 
-from harness.errors import ImageFormatError
+from images.errors import ImageFormatError
 
 FOOTER_SIZE = 512
 COOKIE = b"conectix"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import sys
 import tempfile
 from abc import ABC, abstractmethod
@@ -11,26 +12,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.errors import InputError
-from harness.registry import Registry
+from images.registry import Registry
+from reports.errors import ReportError
 from reports.model import RunReport
 
-BUILTIN_REPORTERS: tuple[str, ...] = (
-    "reports.console",
-    "reports.json_report",
-    "reports.junit",
-    "reports.selftest",
-    "reports.html",
-)
-"""Modules holding the built-in reporters; each registers itself on import."""
+_SUPPORT_MODULES = frozenset({"base", "errors", "model", "sanitize"})
+"""Modules of this package that hold no reporter (everything else is imported to register)."""
 
 
 class Reporter(ABC):
-    """Turns a :class:`~reports.model.RunReport` into one output document."""
+    """Turns a :class:`~reports.model.RunReport` into one output document.
+
+    A concrete subclass registers itself under its ``name`` when its module is imported (the name is
+    written once); a built-in reporter is one module in this package, found by
+    :func:`load_builtin_reporters`, and a third-party one arrives through the ``vmcert.reporters``
+    entry-point group.
+    """
 
     name: ClassVar[str]
     default_filename: ClassVar[str]
     """File name used in the run directory when no path was given."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # abstract intermediates without a name do not register
+            REPORTERS.add(cls.name, cls)
 
     @abstractmethod
     def render(self, run: RunReport) -> str:
@@ -45,9 +51,11 @@ REPORTERS: Registry[type[Reporter]] = Registry("reporter", "vmcert.reporters")
 
 
 def load_builtin_reporters() -> None:
-    """Import every built-in reporter module so that it registers."""
-    for module in BUILTIN_REPORTERS:
-        importlib.import_module(module)
+    """Import every built-in reporter module of this package so that its reporter registers."""
+    package = importlib.import_module("reports")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in _SUPPORT_MODULES and not module.name.startswith("_"):
+            importlib.import_module(f"reports.{module.name}")
 
 
 def get_reporter(name: str) -> Reporter:
@@ -82,9 +90,9 @@ def parse_report_spec(text: str) -> ReportSpec:
     load_builtin_reporters()
     if fmt not in REPORTERS:
         known = ", ".join(REPORTERS.names())
-        raise InputError(f"--report {text!r}: unknown format {fmt!r} (known: {known})")
+        raise ReportError(f"--report {text!r}: unknown format {fmt!r} (known: {known})")
     if sep and not path:
-        raise InputError(f"--report {text!r}: empty path after ':' (use FORMAT:PATH or FORMAT:-)")
+        raise ReportError(f"--report {text!r}: empty path after ':' (use FORMAT:PATH or FORMAT:-)")
     return ReportSpec(fmt, path if sep else None)
 
 
@@ -105,7 +113,7 @@ def write_text(destination: str | Path, text: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
-        raise InputError(f"cannot write report {target}: {exc.strerror}") from None
+        raise ReportError(f"cannot write report {target}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reports import sanitize
-from reports.base import REPORTERS, Reporter, write_text
+from reports.base import Reporter, write_text
 from reports.model import RunReport
 
 _STYLE = {"certified": "bold green", "failed": "bold red", "infra_error": "bold yellow"}
@@ -57,7 +57,6 @@ def tables(run: RunReport) -> list[Table]:
     return out
 
 
-@REPORTERS.register("console")
 class ConsoleReporter(Reporter):
     """Rich tables; plain text (no colour) when written to a file."""
 

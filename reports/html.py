@@ -11,7 +11,7 @@ from html import escape
 
 from checks.model import Result
 from reports import sanitize
-from reports.base import REPORTERS, Reporter
+from reports.base import Reporter
 from reports.model import ImageReport, RunReport
 
 _CSS = """
@@ -97,7 +97,6 @@ def _image(image: ImageReport, index: int) -> str:
     return "\n".join(parts)
 
 
-@REPORTERS.register("html")
 class HtmlReporter(Reporter):
     """A self-contained HTML page."""
 

@@ -6,7 +6,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from reports.base import REPORTERS, Reporter
+from reports.base import Reporter
 from reports.model import RunReport
 
 SCHEMA_RESOURCE = "schema/report-v1.schema.json"
@@ -19,7 +19,6 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-@REPORTERS.register("json")
 class JsonReporter(Reporter):
     """One JSON document per run: image facts, platform, policy, waivers, timings, every check."""
 

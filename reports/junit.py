@@ -17,7 +17,7 @@ from junit_xml import TestCase, TestSuite
 
 from checks.model import Result, Status
 from reports import sanitize
-from reports.base import REPORTERS, Reporter
+from reports.base import Reporter
 from reports.model import ImageReport, RunReport
 
 _DROP_ATTRIBUTES = ("disabled",)
@@ -101,7 +101,6 @@ def _suite(image: ImageReport, run: RunReport) -> TestSuite:
     )
 
 
-@REPORTERS.register("junit")
 class JunitReporter(Reporter):
     """JUnit XML, valid against the XSD CI consumers use whatever bytes the guest printed."""
 

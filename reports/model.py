@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from checks.model import Result, Status, Waiver
+from checks.model import JSON, Result, Status, Waiver
 from reports import sanitize
 
 SCHEMA = "vmcert-report"
@@ -41,10 +41,10 @@ class ImageReport:
     format: str = "unknown"
     virtual_size: int | None = None
     sparse_digest: str | None = None
-    inspection: dict[str, Any] = field(default_factory=dict)
+    inspection: Mapping[str, object] = field(default_factory=dict)
     """``ImageInspection.to_dict()`` of the offline inspection (empty if it could not run)."""
     platform: str = ""
-    platform_facts: dict[str, Any] = field(default_factory=dict)
+    platform_facts: Mapping[str, str] = field(default_factory=dict)
     guest: dict[str, str] = field(default_factory=dict)
     """OS identity as seen in the guest: os_name, os_distro, os_version, kernel_version,
     kernel_full_version, architecture (any may be missing)."""
@@ -61,7 +61,7 @@ class ImageReport:
     """Name → path of files kept: run_dir, serial_log, probe_outputs, run_json, ..."""
     serial_log: str = ""
     """The (sanitized, tail-capped) serial console text, for the HTML report."""
-    check_run: dict[str, Any] = field(default_factory=dict)
+    check_run: Mapping[str, JSON] = field(default_factory=dict)
     """How the online checks ran: batch mode, probe timings and errors, harness footprint."""
 
     @property
@@ -99,7 +99,7 @@ class ImageReport:
                 seen.setdefault(result.check_id, None)
         return list(seen)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JSON]:
         """The image's entry in the JSON report (guest text sanitized and capped)."""
         return {
             "image": {
@@ -146,12 +146,14 @@ class RunReport:
     """ISO 8601 UTC timestamp."""
     finished: str
     policy: str = "default"
-    policy_overrides: dict[str, Any] = field(default_factory=dict)
+    policy_overrides: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict)
     waivers_file: str | None = None
     waivers: list[Waiver] = field(default_factory=list)
     run_id: str = ""
     run_dir: str | None = None
     images: list[ImageReport] = field(default_factory=list)
+    selection: Mapping[str, JSON] = field(default_factory=dict)
+    """Which checks the run judged: the ``include`` and ``skip`` selectors and the check ids."""
 
     @property
     def verdict(self) -> Verdict:
@@ -163,7 +165,7 @@ class RunReport:
             return "infra_error"
         return "certified"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JSON]:
         """The JSON report document (schema ``vmcert-report`` v1)."""
         return {
             "schema": SCHEMA,
@@ -179,11 +181,12 @@ class RunReport:
                 "file": self.waivers_file,
                 "entries": [waiver_to_dict(w) for w in self.waivers],
             },
+            **({"selection": _jsonable(self.selection)} if self.selection else {}),
             "images": [image.to_dict() for image in self.images],
         }
 
 
-def waiver_to_dict(waiver: Waiver) -> dict[str, Any]:
+def waiver_to_dict(waiver: Waiver) -> dict[str, JSON]:
     """A waiver as JSON."""
     return {
         "check_id": waiver.check_id,
@@ -193,8 +196,9 @@ def waiver_to_dict(waiver: Waiver) -> dict[str, Any]:
     }
 
 
-def result_to_dict(result: Result, source: str) -> dict[str, Any]:
-    """One check result as JSON; ``source`` is ``offline`` or ``online``."""
+def result_to_dict(result: Result, source: str) -> dict[str, JSON]:
+    """One check result as JSON (the one shape every command and report uses); ``source`` is
+    ``offline`` or ``online``."""
     return {
         "id": result.check_id,
         "title": result.title,
@@ -214,7 +218,7 @@ def result_to_dict(result: Result, source: str) -> dict[str, Any]:
     }
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> JSON:
     """Facts made JSON-safe: mappings/sequences recursed, strings sanitized, the rest ``str``."""
     if value is None or isinstance(value, bool | int | float):
         return value

@@ -19,7 +19,7 @@ from typing import Any
 
 from checks.model import Result, Status
 from reports import sanitize
-from reports.base import REPORTERS, Reporter
+from reports.base import Reporter
 from reports.model import ImageReport, RunReport
 
 SCHEMA_VERSION = 1
@@ -73,7 +73,6 @@ def image_document(image: ImageReport, created: str) -> dict[str, Any]:
     }
 
 
-@REPORTERS.register("selftest")
 class SelftestReporter(Reporter):
     """Microsoft self-test response JSON, one object per image."""
 

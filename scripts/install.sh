@@ -18,6 +18,8 @@ APT_PACKAGES=(
   python3-pip                            # pip for Debian's own python3 (a pyenv python has its own)
   cpio busybox gawk                      # probe-text tests: the shells, awks and cpio a guest may have
   zstd lz4 bzip2 xz-utils                # probe-text tests: every initramfs compression
+  shellcheck                             # fact-text lint: every probe text as shipped
+  postgresql                             # publishing pipeline tests: a PostgreSQL started by the tests
 )
 # Azurite, the local blob-storage default, needs Node.js and npm; a machine may already have them.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

@@ -39,9 +39,11 @@ def defective_image() -> Path:
 def good_vm(good_image: Path) -> Iterator[Machine]:
     """The good image booted ONCE with the qemu platform and settled, shared by every read-only
     e2e test (mark them ``e2e``). Do not change the guest's state from a test that uses it."""
-    from harness.platforms import BootOptions, QemuPlatform
+    from harness.platforms import DiskFile
+    from harness.platforms.qemu import QemuOptions, QemuPlatform
 
-    with QemuPlatform().booted(good_image, BootOptions(boot_timeout=900)) as machine:
+    disk = DiskFile.probe(good_image)
+    with QemuPlatform().booted(disk, QemuOptions(boot_timeout=900)) as machine:
         machine.wait_settled()
         yield machine
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import azurite
-from harness.azurite import Azurite, account_for, pid_alive
-from harness.upload import blob_client, service_client
+from harness.replication import azurite
+from harness.replication.azurite import Azurite, account_for, pid_alive
+from harness.replication.blob import blob_client, service_client
 
 
 def test_account_names_are_valid_and_stable() -> None:

@@ -52,11 +52,13 @@ def test_gen2_image_boots_under_uefi_chosen_from_its_partition_table(
 ) -> None:
     """The Generation 2 variant (GPT + ESP + systemd-boot) boots with OVMF without a flag, and
     the guest itself says it came up under UEFI."""
-    from harness.platforms import BootOptions, QemuPlatform
+    from harness.platforms import BootContext, DiskFile
+    from harness.platforms.qemu import QemuOptions, QemuPlatform
 
     before = _sha256(gen2_image)
-    options = BootOptions(boot_timeout=900, run_dir=tmp_path / "run")
-    with QemuPlatform().booted(gen2_image, options) as machine:
+    options = QemuOptions(boot_timeout=900)
+    context = BootContext(run_dir=tmp_path / "run")
+    with QemuPlatform().booted(DiskFile.probe(gen2_image), options, context) as machine:
         assert machine.facts["generation"] == "2"
         assert machine.facts["firmware"] == "OVMF (UEFI)"
         with machine.session() as session:

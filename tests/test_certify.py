@@ -16,21 +16,29 @@ import pytest
 import xmlschema
 
 from harness.errors import ExitCode, InfraError
-from harness.runner import CertifyOptions, certify, effective_jobs, exit_code
+from harness.platforms import BootContext, Machine, Platform, PlatformOptions
+from harness.runner import CertifyOptions, Selection, certify, effective_jobs, exit_code
 from reports.base import ReportSpec
 from reports.json_report import load_schema
 
 JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-consumer.xsd"
 
 
-class NeverBoots:
-    """A platform whose guest never answers SSH."""
+class NeverBoots(Platform):
+    """A platform whose guest never answers SSH (registered, so the CLI can name it)."""
 
+    name = "test-never-boots"
+    options_type = PlatformOptions
     boots = 0
 
-    def boot(self, image: Path, options: Any) -> Any:
+    def boot(self, candidate: Any, options: PlatformOptions, context: BootContext) -> Machine:
         type(self).boots += 1
-        raise InfraError(f"{image.name}: SSH did not answer within 1 s (attempt {self.boots})")
+        name = candidate.path.name
+        raise InfraError(f"{name}: SSH did not answer within 1 s (attempt {self.boots})")
+
+
+NO_CHECKS = Selection(offline=[], online=[])
+"""Orchestration under test, not the checks: run none."""
 
 
 @pytest.fixture
@@ -44,13 +52,8 @@ def vhd(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def no_vm(monkeypatch: pytest.MonkeyPatch) -> type[NeverBoots]:
-    import harness.runner as runner
-
+def no_vm() -> type[NeverBoots]:
     NeverBoots.boots = 0
-    monkeypatch.setattr(runner, "_platform", lambda name: NeverBoots)
-    # orchestration under test, not the checks: run none
-    monkeypatch.setattr(runner, "_select", lambda tag, include, skip: [])
     return NeverBoots
 
 
@@ -58,8 +61,8 @@ def test_infra_failure_is_retried_then_reported(
     vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]
 ) -> None:
     run_dir = tmp_path / "run"
-    options = CertifyOptions(retries=2, run_dir=run_dir, console_summary=False)
-    run, directory = certify([vhd], options)
+    options = CertifyOptions(retries=2, run_dir=run_dir)
+    run, directory = certify([vhd], options, platform=NeverBoots(), checks=NO_CHECKS)
     assert directory == run_dir
     assert no_vm.boots == 3
     image = run.images[0]
@@ -86,10 +89,9 @@ def test_unusable_image_is_not_booted(tmp_path: Path, no_vm: type[NeverBoots]) -
     garbage.write_bytes(b"\x01" * 4096)
     options = CertifyOptions(
         run_dir=tmp_path / "run",
-        console_summary=False,
         reports=[ReportSpec("json", str(tmp_path / "out.json"))],
     )
-    run, _ = certify([garbage], options)
+    run, _ = certify([garbage], options, platform=NeverBoots(), checks=NO_CHECKS)
     assert no_vm.boots == 0
     assert run.images[0].input_error and "not a disk image" in run.images[0].input_error
     assert run.images[0].verdict == "failed" and exit_code(run) is ExitCode.USAGE
@@ -103,7 +105,7 @@ def test_run_dir_must_be_empty(vhd: Path, tmp_path: Path, no_vm: type[NeverBoots
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "x").write_text("x")
     with pytest.raises(InputError, match="not an empty directory"):
-        certify([vhd], CertifyOptions(run_dir=tmp_path / "run", console_summary=False))
+        certify([vhd], CertifyOptions(run_dir=tmp_path / "run"), platform=NeverBoots())
 
 
 def test_effective_jobs_caps() -> None:
@@ -115,14 +117,20 @@ def test_effective_jobs_caps() -> None:
 
 def _certify_once(vhd: Path, tmp_path: Path, *options: str) -> list[str]:
     """``vmcert certify`` argv: no retries, a fresh run dir, ``options``, then the image."""
-    return ["certify", "--retries", "0", "--run-dir", str(tmp_path / "r"), *options, str(vhd)]
+    run_dir = str(tmp_path / "r")
+    return [
+        "certify", "--platform", NeverBoots.name, "--retries", "0", "--run-dir", run_dir,
+        *options, str(vhd),
+    ]  # fmt: skip
 
 
 def test_cli_exit_codes(vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]) -> None:
     from harness.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(_certify_once(vhd, tmp_path, "--report", f"selftest:{tmp_path / 's.json'}"))
+        # an offline check the blank disk passes: the verdict is the boot's infrastructure error
+        report = ["--checks", "vhd_format", "--report", f"selftest:{tmp_path / 's.json'}"]
+        main(_certify_once(vhd, tmp_path, *report))
     assert exc.value.code == ExitCode.INFRA
     assert (tmp_path / "s.json").is_file()
     with pytest.raises(SystemExit) as exc:
@@ -131,10 +139,10 @@ def test_cli_exit_codes(vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]) -> N
 
 
 def test_probe_outputs_are_sanitized_and_capped(tmp_path: Path) -> None:
-    from harness.runner import _write_probe_outputs
+    from harness.runner import write_probe_outputs
 
     hostile = b"\x00\x1b[31m\xff" + b"B" * 10_000_000
-    _write_probe_outputs(tmp_path, {"dmesg": hostile, "../evil name": "x", "image": object()})
+    write_probe_outputs(tmp_path, {"dmesg": hostile, "../evil name": "x"})
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == [".._evil_name.txt", "dmesg.txt"]
     text = (tmp_path / "dmesg.txt").read_text(encoding="utf-8")
@@ -142,20 +150,19 @@ def test_probe_outputs_are_sanitized_and_capped(tmp_path: Path) -> None:
 
 
 def test_a_platform_bug_is_recorded_not_retried(
-    vhd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_vm: type[NeverBoots]
+    vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]
 ) -> None:
-    import harness.runner as runner
-
-    class Buggy:
+    class Buggy(Platform):
+        name = "test-buggy"
+        options_type = PlatformOptions
         boots = 0
 
-        def boot(self, image: Path, options: Any) -> Any:
+        def boot(self, candidate: Any, options: PlatformOptions, context: BootContext) -> Machine:
             Buggy.boots += 1
             raise KeyError("oops")
 
-    monkeypatch.setattr(runner, "_platform", lambda name: Buggy)
-    options = CertifyOptions(retries=3, run_dir=tmp_path / "run", console_summary=False)
-    run, _ = certify([vhd], options)
+    options = CertifyOptions(retries=3, run_dir=tmp_path / "run")
+    run, _ = certify([vhd], options, platform=Buggy(), checks=NO_CHECKS)
     image = run.images[0]
     assert Buggy.boots == 1 and exit_code(run) is ExitCode.INFRA
     assert image.infra_error and "internal error: KeyError" in image.infra_error
@@ -164,22 +171,23 @@ def test_a_platform_bug_is_recorded_not_retried(
 
 
 def test_machine_that_drops_ssh_is_torn_down_each_attempt(
-    vhd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_vm: type[NeverBoots]
+    vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]
 ) -> None:
     """Boot returns a real Machine whose SSH port is closed (a guest that died after boot)."""
     import socket
 
-    import harness.runner as runner
-    from harness.platforms.base import Machine
-
     torn_down: list[int] = []
 
-    class DiesAfterBoot:
-        def boot(self, image: Path, options: Any) -> Machine:
+    class DiesAfterBoot(Platform):
+        name = "test-dies-after-boot"
+        options_type = PlatformOptions
+
+        def boot(self, candidate: Any, options: PlatformOptions, context: BootContext) -> Machine:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
-            log = options.run_dir / "serial.log"
+            assert context.run_dir is not None
+            log = context.run_dir / "serial.log"
             log.write_bytes(b"boot ok\x1b[0m\n\x00kernel panic\n")
             return Machine(
                 host="127.0.0.1",
@@ -189,9 +197,8 @@ def test_machine_that_drops_ssh_is_torn_down_each_attempt(
                 _teardown=lambda: torn_down.append(port),
             )
 
-    monkeypatch.setattr(runner, "_platform", lambda name: DiesAfterBoot)
-    options = CertifyOptions(retries=1, run_dir=tmp_path / "run", console_summary=False)
-    run, _ = certify([vhd], options)
+    options = CertifyOptions(retries=1, run_dir=tmp_path / "run")
+    run, _ = certify([vhd], options, platform=DiesAfterBoot(), checks=NO_CHECKS)
     image = run.images[0]
     assert len(torn_down) == 2 and exit_code(run) is ExitCode.INFRA
     assert [a.phase for a in image.infra_attempts] == ["settle", "settle"]
@@ -200,24 +207,15 @@ def test_machine_that_drops_ssh_is_torn_down_each_attempt(
 
 
 def test_cli_checks_and_skip_take_comma_lists(
-    vhd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_vm: type[NeverBoots]
+    vhd: Path, tmp_path: Path, no_vm: type[NeverBoots]
 ) -> None:
     """``--checks a,b --checks c`` means three selectors, as for ``vmcert check``."""
-    import harness.runner as runner
     from harness.cli import main
 
-    seen: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
-
-    def record(tag: str, include: Any, skip: Any) -> list[Any]:
-        seen.append((tag, tuple(include), tuple(skip)))
-        return []
-
-    monkeypatch.setattr(runner, "_select", record)
     selection = ["--checks", "ssh_enabled, kernel", "--checks", "disk"]
     with pytest.raises(SystemExit):
         main(_certify_once(vhd, tmp_path, *selection, "--skip", "boot_log_clean,repos_configured"))
-    assert seen and all(
-        include == ("ssh_enabled", "kernel", "disk")
-        and skip == ("boot_log_clean", "repos_configured")
-        for _tag, include, skip in seen
-    )
+    chosen = json.loads((tmp_path / "r" / "report.json").read_text())["selection"]
+    assert chosen["include"] == ["ssh_enabled", "kernel", "disk"]
+    assert chosen["skip"] == ["boot_log_clean", "repos_configured"]
+    assert "ssh_enabled" in chosen["checks"] and "boot_log_clean" not in chosen["checks"]

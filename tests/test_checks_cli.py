@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from checks.errors import CheckConfigError
 from checks.registry import select_checks
-from harness.errors import InputError
 from tests.test_ssh_session import Sshd, sshd  # noqa: F401  (the session-scoped sshd fixture)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def test_selection_by_id_area_and_tag() -> None:
     no_kernel = {c.id for c in select_checks([], ["kernel"], tag="online")}
     assert "kernel_cmdline_console" in online - no_kernel
     assert "bash_history" in no_kernel
-    with pytest.raises(InputError):
+    with pytest.raises(CheckConfigError):
         select_checks(["bash_histroy"])
 
 
@@ -111,12 +111,13 @@ def test_third_party_check_through_a_real_entry_point(tmp_path: Path) -> None:
     (tmp_path / "vmcert_demo_checks.py").write_text(
         textwrap.dedent(
             """
+            from checks.facts.os_release import FACT as OS_RELEASE
             from checks.model import Outcome, Severity, Status
             from checks.registry import check
 
             @check(id="demo_motd", title="MOTD mentions the vendor", area="demo",
                    severity=Severity.WARNING, required="vendor in /etc/motd",
-                   facts=["os_release"], tags=["online"])
+                   facts=[OS_RELEASE], tags=["online"])
             def DEMO(facts, params):
                 return Outcome(Status.PASS, "ok", "demo check ran")
             """
@@ -157,5 +158,5 @@ def test_non_root_user_runs_the_batch_with_sudo_once(sshd: Sshd) -> None:  # noq
         run = run_checks(session, checks)
     assert run.execs == 1 and run.batch_mode == "batch"
     assert run.probe_errors == {}
-    assert "### shadow" in run.facts["accounts"]  # /etc/shadow was readable: sudo worked
+    assert "### shadow" in run.facts.raw["accounts"]  # /etc/shadow was readable: sudo worked
     assert run.footprint["user"] == sshd.user

@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from checks.fact import Facts
+from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
+from checks.facts.harness_footprint import HarnessFootprint
 from checks.model import Status
 from checks.registry import CHECKS, load_builtin_checks
 from harness.policy import load_policy
@@ -49,13 +52,13 @@ EXPECTED: dict[str, dict[str, Status]] = {
 }
 
 
-def facts_of(distro: str) -> dict[str, Any]:
-    """The recorded probe outputs of one distribution as a facts mapping."""
-    facts: dict[str, Any] = {
-        p.stem: p.read_text() for p in sorted((FIXTURES / distro).glob("*.txt"))
-    }
+def facts_of(distro: str) -> Facts:
+    """The recorded probe outputs of one distribution, parsed as the checks receive them."""
+    texts = {p.stem: p.read_text() for p in sorted((FIXTURES / distro).glob("*.txt"))}
+    facts = Facts.from_texts(texts, source="recorded")
     if distro == "debian12":  # recorded through the harness's own login user
-        facts["harness_footprint"] = {"user": "vmcert"}
+        footprint = HarnessFootprint(user="vmcert")
+        facts = facts.with_value(HARNESS_FOOTPRINT, footprint, "recorded")
     return facts
 
 
@@ -71,9 +74,9 @@ def test_every_online_check_on_recorded_outputs(distro: str) -> None:
     policy = load_policy("marketplace")
     got = {}
     for check in online_checks():
-        if not any(f in facts for f in check.facts):
+        if not any(f in facts for f in check.fact_names):
             continue  # offline-only sources (e.g. the disk checks' image fact) are not here
-        result = check.run(facts, policy.for_check(check.id))
+        result = check.run(facts, policy.params_for(check))
         got[check.id] = result.status
         assert result.status is not Status.ERROR, (check.id, result.message)
     expected = {cid: EXPECTED[distro].get(cid, P) for cid in got}
@@ -88,7 +91,7 @@ def test_each_check_fails_somewhere_and_passes_somewhere() -> None:
     for distro in EXPECTED:
         facts = facts_of(distro)
         for check in online_checks():
-            if any(f in facts for f in check.facts):
+            if any(f in facts for f in check.fact_names):
                 seen.setdefault(check.id, set()).add(check.run(facts).status)
     for cid, statuses in seen.items():
         assert P in statuses, cid
@@ -110,12 +113,12 @@ def test_each_check_fails_somewhere_and_passes_somewhere() -> None:
 def test_ubuntu_client_alive_120_is_a_selftest_warning() -> None:
     facts = facts_of("ubuntu2204")
     check = CHECKS.get("ssh_client_alive_interval")
-    assert check.run(facts, load_policy("marketplace").for_check(check.id)).status is P
-    result = check.run(facts, load_policy("selftest").for_check(check.id))
+    assert check.run(facts, load_policy("marketplace").params_for(check)).status is P
+    result = check.run(facts, load_policy("selftest").params_for(check))
     assert result.status is W
     assert result.actual == "effective 120; main sshd_config 120"
     assert result.required == "ClientAliveInterval 180"
-    assert check.run(facts, load_policy("lisa").for_check(check.id)).status is P
+    assert check.run(facts, load_policy("lisa").params_for(check)).status is P
 
 
 def test_rhel_client_alive_from_drop_in_is_reported_both_ways() -> None:
@@ -124,7 +127,7 @@ def test_rhel_client_alive_from_drop_in_is_reported_both_ways() -> None:
     result = check.run(facts)
     assert result.status is P
     assert result.actual == "effective 180; main sshd_config not set"
-    strict = check.run(facts, load_policy("selftest").for_check(check.id))
+    strict = check.run(facts, load_policy("selftest").params_for(check))
     assert strict.status is W and "Include" in strict.message
 
 
@@ -132,18 +135,18 @@ def test_azure_linux_rootdelay_warns_only_under_selftest() -> None:
     facts = facts_of("azurelinux3")
     check = CHECKS.get("kernel_cmdline_rootdelay")
     assert check.run(facts).status is P
-    result = check.run(facts, load_policy("selftest").for_check(check.id))
+    result = check.run(facts, load_policy("selftest").params_for(check))
     assert result.status is W and result.message == "Missing Parameter: rootdelay=300"
 
 
 def test_lisa_profile_fails_any_bash_history() -> None:
-    facts = {"bash_history": "12 root /root/.bash_history\n"}
+    facts = Facts.from_texts({"bash_history": "12 root /root/.bash_history\n"})
     check = CHECKS.get("bash_history")
     assert check.run(facts).status is P
-    assert check.run(facts, load_policy("lisa").for_check(check.id)).status is F
+    assert check.run(facts, load_policy("lisa").params_for(check)).status is F
 
 
 def test_debian_fixture_is_the_real_good_image() -> None:
     facts = facts_of("debian12")
-    assert "ID=debian" in facts["os_release"]
-    assert "extlinux" in facts["bootloader_config"]
+    assert "ID=debian" in facts.raw["os_release"]
+    assert "extlinux" in facts.raw["bootloader_config"]

@@ -38,10 +38,10 @@ def good_machine(good_vm: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def defective_machine() -> Iterator[Any]:
-    from harness.platforms import BootOptions, get_platform
+    from harness.platforms import DiskFile, get_platform
     from images.recipe import build_test_image
 
-    with get_platform("qemu").booted(build_test_image("defective"), BootOptions()) as machine:
+    with get_platform("qemu").booted(DiskFile.probe(build_test_image("defective"))) as machine:
         yield machine
 
 
@@ -51,8 +51,15 @@ def _summary(run: Any) -> str:
     )
 
 
+def _run_checks(machine: Any) -> Any:
+    """The online checks over a session of the settled ``machine``."""
+    machine.wait_settled()
+    with machine.session() as session:
+        return run_checks(session, select_checks(tag="online"))
+
+
 def test_good_image_passes_every_applicable_check(good_machine: Any) -> None:
-    run = run_checks(good_machine, select_checks(tag="online"))
+    run = _run_checks(good_machine)
     assert run.batch_mode == "batch", run.fallback_reason
     assert run.execs == 1
     assert not run.probe_errors, run.probe_errors
@@ -74,7 +81,7 @@ def test_defective_image_fails_exactly_its_planted_defects(defective_machine: An
 
     expected = set(VARIANTS["defective"].expected_failures)
     assert len(expected) >= 8
-    run = run_checks(defective_machine, select_checks(tag="online"))
+    run = _run_checks(defective_machine)
     assert run.batch_mode == "batch", run.fallback_reason
     failed = {r.check_id for r in run.results if r.status in (Status.FAIL, Status.ERROR)}
     assert failed == expected, _summary(run)

@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from checks.disk_online import merge
+from checks.areas.disk_online import merge
+from checks.fact import Facts
+from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
+from checks.facts.harness_footprint import HarnessFootprint
 from checks.model import Outcome, Status
 from checks.registry import CHECKS, load_builtin_checks
 
@@ -21,9 +24,19 @@ SLES15 = 'ID="sles"\nID_LIKE="suse"\nVERSION_ID="15"\n'
 CENTOS7 = 'ID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\n'
 
 
+def as_facts(recorded: dict[str, Any]) -> Facts:
+    """Probe texts (and a ``harness_footprint`` dict) as the checks receive them."""
+    texts = {name: text for name, text in recorded.items() if name != "harness_footprint"}
+    facts = Facts.from_texts(texts, source="recorded")
+    if "harness_footprint" in recorded:
+        footprint = HarnessFootprint(**recorded["harness_footprint"])
+        facts = facts.with_value(HARNESS_FOOTPRINT, footprint, "recorded")
+    return facts
+
+
 def run(check_id: str, facts: dict[str, Any], **params: Any) -> Any:
     load_builtin_checks()
-    return CHECKS.get(check_id).run(facts, params)
+    return CHECKS.get(check_id).run(as_facts(facts), params)
 
 
 def uname(release: str, version: str = "#1 SMP", machine: str = "x86_64") -> str:
@@ -363,8 +376,8 @@ def test_online_swap_on_resource_disk_is_fine_but_swapfile_on_root_is_not() -> N
         'NAME="/dev/vda" TYPE="disk" FSTYPE="" MOUNTPOINT="" PARTTYPE=""\n'
         'NAME="/dev/vda1" TYPE="part" FSTYPE="ext4" MOUNTPOINT="/" PARTTYPE="0x83"\n'
     )
-    resource = "### active\n/mnt/resource/swapfile file 2097148 0 /dev/sdb1\n### fstab\n"
-    on_root = "### active\n/swapfile file 524284 0 /dev/vda1\n### fstab\n/swapfile none swap sw\n"
+    resource = "### active\n/mnt/resource/swapfile file 2097148 /dev/sdb1\n### fstab\n"
+    on_root = "### active\n/swapfile file 524284 /dev/vda1\n### fstab\n/swapfile none swap sw\n"
     assert run("no_swap_on_os_disk", {"block_devices": block, "swap": resource}).status is P
     result = run("no_swap_on_os_disk", {"block_devices": block, "swap": on_root})
     assert result.status is F and "/swapfile" in result.evidence

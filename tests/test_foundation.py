@@ -8,13 +8,26 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from checks.errors import CheckConfigError
+from checks.fact import Facts, supplied
 from checks.model import Check, Outcome, Severity, Status, Waiver
 from harness.cli import COMMANDS, cli
-from harness.errors import ConfigError, ExitCode
-from harness.registry import Registry, UnknownPluginError
+from harness.errors import ExitCode
+from images.registry import Registry, UnknownPluginError
 
 
-def _check(evaluate, facts=("a", "b"), **kw):  # type: ignore[no-untyped-def]
+A, B = supplied("a", int), supplied("b", int)
+
+
+def _facts(**values: int) -> Facts:
+    facts = Facts()
+    for fact in (A, B):
+        if fact.name in values:
+            facts = facts.with_value(fact, values[fact.name], "test")
+    return facts
+
+
+def _check(evaluate, facts=(A, B), **kw):  # type: ignore[no-untyped-def]
     return Check(
         id="demo",
         title="Demo",
@@ -39,27 +52,27 @@ def test_registry_lists_known_names_on_unknown_lookup() -> None:
 
 
 def test_check_formats_required_with_overridden_params() -> None:
-    demo = _check(lambda facts, params: Outcome(Status.PASS, str(facts["a"]), "ok"))
-    result = demo.run({"a": 1}, {"limit": 7})
+    demo = _check(lambda facts, params: Outcome(Status.PASS, str(facts.get(A)), "ok"))
+    result = demo.run(_facts(a=1), {"limit": 7})
     assert result.status is Status.PASS
     assert result.required == "at most 7"
-    with pytest.raises(ConfigError, match="no parameter 'nope'"):
-        demo.run({"a": 1}, {"nope": 1})
+    with pytest.raises(CheckConfigError, match="no parameter 'nope'"):
+        demo.run(_facts(a=1), {"nope": 1})
 
 
 def test_check_skips_without_facts_and_errors_on_crash() -> None:
     demo = _check(lambda facts, params: Outcome(Status.PASS, str(1 / 0), ""))
-    assert demo.run({}).status is Status.SKIPPED
-    crashed = demo.run({"b": 1})
+    assert demo.run(_facts()).status is Status.SKIPPED
+    crashed = demo.run(_facts(b=1))
     assert crashed.status is Status.ERROR
     assert "ZeroDivisionError" in crashed.message
     strict = _check(lambda facts, params: Outcome(Status.PASS, "", ""), needs_all_facts=True)
-    assert strict.run({"a": 1}).status is Status.SKIPPED
+    assert strict.run(_facts(a=1)).status is Status.SKIPPED
 
 
 def test_waiver_excuses_failures_until_expired() -> None:
     demo = _check(lambda facts, params: Outcome(Status.FAIL, "5", "too many"))
-    failed = demo.run({"a": 1})
+    failed = demo.run(_facts(a=1))
     assert failed.failed
     waived = failed.with_waiver(Waiver("demo", "known", "2099-01-01"))
     assert waived.waived and not waived.failed

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InputError
+from images.errors import ImageInputError
 from images.extents import (
     CHUNK,
     ExtentMap,
     SparseDigest,
     chunked,
     data_extents,
+    scan_data,
     sparse_digest,
 )
 
@@ -83,9 +84,9 @@ def test_extents_of_empty_and_all_zero_files(tmp_path: Path) -> None:
 
 
 def test_extents_errors_are_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(ImageInputError, match="no such file"):
         data_extents(tmp_path / "missing")
-    with pytest.raises(InputError, match="is a directory"):
+    with pytest.raises(ImageInputError, match="is a directory"):
         data_extents(tmp_path)
 
 
@@ -186,6 +187,15 @@ def test_digest_and_extents_agree_with_definition(
     for offset, length in extents.ranges:
         outside[offset : offset + length] = bytes(length)
     assert not outside.strip(b"\0")
+    # the single pass of load_candidate gives both at once, identical to the separate passes
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        seen: list[tuple[int, int]] = []
+        one_pass = scan_data(fd, size, str(path), on_progress=lambda *p: seen.append(p))
+    finally:
+        os.close(fd)
+    assert one_pass == (extents, _reference_digest(content))
+    assert seen[0] == (0, seen[-1][1]) and seen[-1][0] == seen[-1][1]
 
 
 def test_sparse_digest_update_and_feed_mix_in_order() -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.errors import ImageFormatError, VmcertError
+from images.errors import ImageError, ImageFormatError
 from images.inspect import inspect_image
 from images.vhd import (
     COOKIE,
@@ -202,10 +202,10 @@ def test_inspect_on_mutated_vhd_files_raises_only_project_errors(
     data = bytes(footer) + bytes(size) + bytes(footer)  # dynamic-style copy at 0 and at the end
     path = tmp_path_factory.mktemp("fz") / "f.vhd"
     path.write_bytes(data[: len(data) - cut])
-    with contextlib.suppress(VmcertError):
+    with contextlib.suppress(ImageError):
         inspect_image(path)
     put_bytes(path, 0, b"\0" * 8)
-    with contextlib.suppress(VmcertError):
+    with contextlib.suppress(ImageError):
         inspect_image(path)
 
 
@@ -252,7 +252,7 @@ def test_mutated_qcow2_headers_raise_only_project_errors(
         data[at] = value
     qcow = tmp_path / "m.qcow2"
     qcow.write_bytes(bytes(data))
-    with contextlib.suppress(VmcertError):
+    with contextlib.suppress(ImageError):
         inspect_image(qcow)
 
 
@@ -281,7 +281,7 @@ def test_mutated_dynamic_vhd_headers_and_bat_raise_only_project_errors(
     path.write_bytes(bytes(data))
     try:
         inspection = inspect_image(path)
-    except VmcertError:
+    except ImageError:
         return
     assert inspection.format is ImageFormat.VHD_DYNAMIC
 
@@ -330,5 +330,5 @@ def test_mutated_vhdx_structures_raise_only_project_errors(
         data[spots[spot] + delta] = value
     path = tmp_path / "m.vhdx"
     path.write_bytes(bytes(data))
-    with contextlib.suppress(VmcertError):
+    with contextlib.suppress(ImageError):
         inspect_image(path)

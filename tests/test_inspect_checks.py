@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from checks.fact import Facts
+from checks.facts.image import FACT as IMAGE
 from checks.model import Result, Status
 from checks.registry import CHECKS, load_builtin_checks
 from harness.cli.inspect import run_offline_checks
-from images.inspect import inspect_image
+from images.inspect import ImageInspection, inspect_image
 from images.vhd import FOOTER_SIZE, DiskType, build_footer, parse_footer
 from tests.test_images_builders import (
     GOOD_LAYOUT,
@@ -59,8 +61,12 @@ def _results(path: Path, **params: dict[str, object]) -> dict[str, Result]:
     inspection = inspect_image(path)
     results = {r.check_id: r for r in run_offline_checks(inspection)}
     for check_id, overrides in params.items():
-        results[check_id] = CHECKS.get(check_id).run({"image": inspection}, overrides)
+        results[check_id] = CHECKS.get(check_id).run(_image_facts(inspection), overrides)
     return results
+
+
+def _image_facts(inspection: ImageInspection) -> Facts:
+    return Facts().with_value(IMAGE, inspection, "offline")
 
 
 def _only_failures(results: dict[str, Result]) -> set[str]:
@@ -95,7 +101,7 @@ def test_disk_checks_tolerate_a_missing_image_fact() -> None:
     load_builtin_checks()
     for cid in ("no_swap_on_os_disk", "single_root_partition", "no_lvm_os_disk"):
         check = CHECKS.get(cid)
-        assert check.evaluate({}, check.params).status is Status.SKIPPED
+        assert check.evaluate(Facts(), check.params).status is Status.SKIPPED
 
 
 @pytest.mark.parametrize(
@@ -205,8 +211,8 @@ def test_os_disk_size_limits(work: Path, size: int, status: Status, needle: str)
 def test_os_disk_size_windows_range_is_a_parameter(good: Path) -> None:
     inspection = inspect_image(good, extents=False)
     check = CHECKS.get("os_disk_size")
-    assert check.run({"image": inspection}, {"os_family": "windows"}).status is Status.PASS
-    big = check.run({"image": inspection}, {"os_family": "windows", "windows_max_gb": 20})
+    assert check.run(_image_facts(inspection), {"os_family": "windows"}).status is Status.PASS
+    big = check.run(_image_facts(inspection), {"os_family": "windows", "windows_max_gb": 20})
     assert big.status is Status.WARNING and "recommended 30–20 GB (windows)" in big.required
 
 

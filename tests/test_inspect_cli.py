@@ -57,7 +57,7 @@ def test_json_document(good: Path) -> None:
     proc = vmcert("inspect", "--json", good)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["exit_code"] == 0 and doc["summary"]["verdict"] == "pass"
     image = doc["image"]
     assert image["format"] == "vhd-fixed"
@@ -70,7 +70,7 @@ def test_json_document(good: Path) -> None:
         (1, 2048, "vfat"),
         (2, 206848, "ext4"),
     ]
-    statuses = {r["check_id"]: r["status"] for r in doc["results"]}
+    statuses = {r["id"]: r["status"] for r in doc["results"]}
     assert len(statuses) == 10 and set(statuses.values()) == {"pass"}
 
 
@@ -80,7 +80,7 @@ def test_failing_check_exits_1(work: Path) -> None:
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
     failed = [r for r in doc["results"] if r["status"] == "fail"]
-    assert [r["check_id"] for r in failed] == ["vhd_format"]
+    assert [r["id"] for r in failed] == ["vhd_format"]
     assert "qemu-img convert -f raw -O vpc -o subformat=fixed,force_size" in failed[0]["message"]
     human = vmcert("inspect", raw)
     assert human.returncode == 1 and "FAIL: vhd_format" in human.stdout

@@ -7,18 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from harness.platforms.base import BootOptions, Machine, Platform
+from harness.platforms.base import BootContext, Machine, Platform
+from harness.platforms.options import PlatformOptions
+from images.candidate import Candidate
 
 
 class _Recorder(Platform):
     """Hands out machines whose teardown is recorded (stands in for a VM's teardown)."""
 
     name = "recorder"
+    options_type = PlatformOptions
 
     def __init__(self) -> None:
         self.teardowns = 0
 
-    def boot(self, image: Path | None, options: BootOptions) -> Machine:
+    def boot(
+        self, candidate: Candidate | None, options: PlatformOptions, context: BootContext
+    ) -> Machine:
         def teardown() -> None:
             self.teardowns += 1
 
@@ -40,7 +45,7 @@ def test_booted_destroys_once_on_success_and_error() -> None:
 
 def test_keep_leaves_machine_and_prints_access(capsys: pytest.CaptureFixture[str]) -> None:
     platform = _Recorder()
-    with platform.booted(None, BootOptions(keep=True)) as machine:
+    with platform.booted(None, context=BootContext(keep=True)) as machine:
         machine.key_path = Path("/run/key")
         machine.port = 40022
     assert platform.teardowns == 0

@@ -7,6 +7,7 @@ disk with nothing to boot and expects a fast, explained failure and nothing left
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 import subprocess
@@ -16,16 +17,31 @@ import pytest
 
 from harness import accel
 from harness.errors import InputError
-from harness.platforms import PLATFORMS, BootError, BootOptions, QemuPlatform, SshPlatform
-from harness.platforms.qemu import (
-    SerialWatcher,
-    _Run,
-    detect_generation,
-    has_efi_system_partition,
-    host_key_fingerprints,
-    sniff_format,
-)
+from harness.platforms import PLATFORMS, BootContext, BootError, DiskFile
+from harness.platforms.qemu import QemuOptions, QemuPlatform, QemuRun
+from harness.platforms.qemu.cmdline import RunFiles, overlay_argv, qemu_argv
+from harness.platforms.qemu.platform import check_alive
+from harness.platforms.qemu.serial import SerialWatcher, host_key_fingerprints
+from harness.platforms.ssh import SshPlatform
 from harness.seed import build_seed_iso, user_data
+from images.bootdisk import generation_from_head
+from images.errors import ImageInputError
+from images.registry import UnknownPluginError
+
+
+def sniff_format(path: Path) -> str:
+    """The QEMU driver the platform boots ``path`` with (read from its bytes)."""
+    return DiskFile.probe(path).qemu_driver
+
+
+def detect_generation(path: Path) -> int:
+    """The generation the platform boots ``path`` as (from its partition table)."""
+    return DiskFile.probe(path).generation
+
+
+def has_efi_system_partition(head: bytes) -> bool:
+    return generation_from_head(head, None) == 2
+
 
 ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
@@ -72,17 +88,17 @@ def test_format_sniffed_from_bytes_not_name(gpt_esp: Path, tmp_path: Path) -> No
 
 
 def test_generation_2_for_gpt_with_esp(gpt_esp: Path) -> None:
-    assert detect_generation(gpt_esp, "raw") == 2
+    assert detect_generation(gpt_esp) == 2
     qcow = _convert(gpt_esp, "qcow2")
-    assert detect_generation(qcow, "qcow2") == 2  # read through qemu-img, not the file bytes
+    assert detect_generation(qcow) == 2  # read through the container, not the file bytes
     fixed = _convert(gpt_esp, "vpc", "-o", "subformat=fixed,force_size=on")
-    assert detect_generation(fixed, "vpc") == 2
+    assert detect_generation(fixed) == 2
 
 
 def test_generation_1_for_mbr_and_gpt_without_esp(mbr: Path, tmp_path: Path) -> None:
-    assert detect_generation(mbr, "raw") == 1
+    assert detect_generation(mbr) == 1
     gpt_plain = _disk(tmp_path / "plain.raw", f"label: gpt\ntype={LINUX}\n")
-    assert detect_generation(gpt_plain, "raw") == 1
+    assert detect_generation(gpt_plain) == 1
     assert not has_efi_system_partition(b"")
     assert not has_efi_system_partition(b"\0" * 4096)
 
@@ -161,18 +177,20 @@ def test_kvm_unusable_without_device(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_registry_has_builtins() -> None:
     assert PLATFORMS.get("qemu") is QemuPlatform
     assert PLATFORMS.get("ssh") is SshPlatform
-    with pytest.raises(InputError, match="unknown platform 'azure'"):
+    with pytest.raises(UnknownPluginError, match="unknown platform 'azure'"):
         PLATFORMS.get("azure")
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
-        QemuPlatform().boot(tmp_path / "missing.vhd", BootOptions())
+        QemuPlatform().boot(DiskFile.probe(tmp_path / "missing.vhd"), QemuOptions(), BootContext())
     with pytest.raises(InputError, match="needs an image"):
-        QemuPlatform().boot(None, BootOptions())
+        QemuPlatform().boot(None, QemuOptions(), BootContext())
     (tmp_path / "x.raw").write_bytes(b"\0" * 4096)
     with pytest.raises(InputError, match="generation"):
-        QemuPlatform().boot(tmp_path / "x.raw", BootOptions(generation=3))
+        QemuPlatform().boot(
+            DiskFile.probe(tmp_path / "x.raw"), QemuOptions(generation=3), BootContext()
+        )
 
 
 def test_boot_error_carries_serial_tail() -> None:
@@ -190,7 +208,9 @@ def test_nothing_bootable_fails_fast_and_cleans_up(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs"
     with pytest.raises(BootError, match="no bootable device"):
         QemuPlatform().boot(
-            image, BootOptions(accel="tcg", run_dir=run_dir, boot_timeout=60, memory_mib=256)
+            DiskFile.probe(image),
+            QemuOptions(accel="tcg", boot_timeout=60, memory_mib=256),
+            BootContext(run_dir=run_dir),
         )
     assert list(run_dir.iterdir()) == []
     assert hashlib.sha256(image.read_bytes()).hexdigest() == before
@@ -205,17 +225,19 @@ def test_gen2_boots_ovmf_and_reports_nothing_bootable(gpt_esp: Path, tmp_path: P
     run_dir = tmp_path / "runs"
     with pytest.raises(BootError, match="UEFI") as info:
         QemuPlatform().boot(
-            gpt_esp, BootOptions(accel="tcg", run_dir=run_dir, boot_timeout=120, memory_mib=256)
+            DiskFile.probe(gpt_esp),
+            QemuOptions(accel="tcg", boot_timeout=120, memory_mib=256),
+            BootContext(run_dir=run_dir),
         )
     assert any("BdsDxe" in line for line in info.value.serial_tail)
     assert list(run_dir.iterdir()) == []
 
 
-def _run_with_serial(tmp_path: Path, serial: str) -> _Run:
+def _run_with_serial(tmp_path: Path, serial: str) -> QemuRun:
     (tmp_path / "serial.log").write_text(serial)
-    run = _Run(directory=tmp_path, owns_directory=False)
+    run = QemuRun(RunFiles.under(tmp_path), owns_directory=False)
     run.watcher = SerialWatcher(tmp_path / "serial.log", 0.0, echo=False)
-    run.watcher._feed((tmp_path / "serial.log").read_bytes())
+    run.watcher.feed((tmp_path / "serial.log").read_bytes())
     return run
 
 
@@ -223,7 +245,7 @@ def test_kernel_panic_in_serial_log_fails_early(tmp_path: Path) -> None:
     lines = "".join(f"line {n}\n" for n in range(60))
     run = _run_with_serial(tmp_path, lines + "Kernel panic - not syncing: VFS: Unable to mount\n")
     with pytest.raises(BootError, match="kernel panic") as info:
-        QemuPlatform()._check_alive(run)
+        check_alive(run)
     assert len(info.value.serial_tail) == 40
     assert info.value.serial_tail[-1].startswith("Kernel panic")
 
@@ -235,14 +257,63 @@ def test_qemu_exit_fails_early_with_its_message(tmp_path: Path) -> None:
     run.process = subprocess.Popen(["false"])
     run.process.wait()
     with pytest.raises(BootError, match=r"QEMU exited with code 1: .*Could not open"):
-        QemuPlatform()._check_alive(run)
+        check_alive(run)
 
 
 def test_other_containers_are_refused(tmp_path: Path) -> None:
     vmdk = tmp_path / "disk.vhd"  # the name lies; the bytes decide
     vmdk.write_bytes(b"KDMV" + b"\0" * 4092)
-    with pytest.raises(InputError, match="looks like vmdk"):
+    with pytest.raises(ImageInputError, match="looks like vmdk"):
         sniff_format(vmdk)
     blank = tmp_path / "blank.raw"
     blank.write_bytes(b"\0" * 65536)
     assert sniff_format(blank) == "raw"  # nothing bootable, but a disk: boot fails with a reason
+
+
+def _argv_pairs(argv: list[str]) -> list[tuple[str, str]]:
+    return list(itertools.pairwise(argv))
+
+
+def test_command_line_for_generation_1(tmp_path: Path) -> None:
+    disk = DiskFile(Path("images/disk.vhd"), "vpc", 1)
+    files = RunFiles.under(tmp_path / "qemu-x")
+    argv = qemu_argv(QemuOptions(memory_mib=2048, cpus=3), disk, accel.tcg("test"), files, 40022)
+    assert argv[0] == accel.QEMU
+    text = " ".join(argv)
+    assert "-accel tcg -cpu max" in text and "-smp 3" in text and "-m 2048" in text
+    assert f"-drive file={files.overlay},format=qcow2,if=virtio" in text  # never the image
+    assert "disk.vhd" not in text
+    assert f"file={files.seed},format=raw,if=virtio,readonly=on" in text
+    assert "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22" in text
+    assert "virtio-net-pci,netdev=n0,romfile=" in text  # no network boot attempts
+    assert "isa-debugcon,iobase=0x402,chardev=fw0" in text and "pflash" not in text
+    assert f"file,id=ser0,path={files.serial_log}" in text
+    assert f"unix:{files.qmp_socket},server=on,wait=off" in text
+    assert argv[argv.index("-name") + 1] == "qemu-x"
+
+
+def test_command_line_for_generation_2_and_the_override(gpt_esp: Path, tmp_path: Path) -> None:
+    from images.candidate import load_candidate
+
+    candidate = load_candidate(gpt_esp)  # the runner's Candidate is what the platform boots
+    assert candidate.generation == 2 and candidate.qemu_driver == "raw"
+    files = RunFiles.under(tmp_path, qmp_dir=tmp_path / "q")
+    argv = qemu_argv(QemuOptions(), candidate, accel.kvm("test"), files, 2222)
+    drives = [value for flag, value in _argv_pairs(argv) if flag == "-drive"]
+    assert f"if=pflash,format=raw,unit=0,readonly=on,file={accel.OVMF_CODE}" in drives
+    assert f"if=pflash,format=raw,unit=1,file={files.ovmf_vars}" in drives  # private copy
+    assert "isa-debugcon,iobase=0x402,chardev=fw0" not in argv
+    assert "-accel kvm -cpu host" in " ".join(argv)
+    assert files.qmp_socket == tmp_path / "q" / "qmp.sock"
+    forced = qemu_argv(QemuOptions(generation=1), candidate, accel.kvm("test"), files, 2222)
+    assert not any("pflash" in arg for arg in forced)  # --gen wins over the partition table
+
+
+def test_overlay_is_backed_by_the_image_in_its_driver(tmp_path: Path) -> None:
+    files = RunFiles.under(tmp_path)
+    argv = overlay_argv(DiskFile(Path("rel/disk.vhd"), "vpc", 1), files)
+    assert argv[:5] == ["qemu-img", "create", "-q", "-f", "qcow2"]
+    assert argv[argv.index("-F") + 1] == "vpc"
+    backing = Path(argv[argv.index("-b") + 1])
+    assert backing.is_absolute() and backing == Path("rel/disk.vhd").absolute()
+    assert argv[-1] == str(files.overlay)

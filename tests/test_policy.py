@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.fact import Facts
 from checks.model import Status
 from checks.registry import CHECKS, load_builtin_checks
 from harness.errors import ConfigError
@@ -18,7 +19,7 @@ def _sshd_status(policy_spec: str | None, text: str = SSHD_200) -> Status:
     load_builtin_checks()
     policy = load_policy(policy_spec)
     check = CHECKS.get("ssh_client_alive_interval")
-    return check.run({"sshd": text}, policy.for_check(check.id)).status
+    return check.run(Facts.from_texts({"sshd": text}), policy.params_for(check)).status
 
 
 def test_default_is_marketplace_without_overrides() -> None:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from checks.probes import PROBES, Probe, detect_family, sections
+from checks.fact import FACTS, Fact, Facts, load_builtin_facts
+from checks.family import detect_family
+from checks.parsing import sections
 from harness.probe_runner import (
     BatchError,
     build_script,
@@ -54,8 +56,14 @@ class LocalShell:
         return _Result(proc.returncode, out, proc.stderr)
 
 
-def _p(name: str, script: str, **kw: object) -> Probe:
-    return Probe(name=name, script=script + "\n", **kw)  # type: ignore[arg-type]
+def _probes() -> dict[str, Fact[object]]:
+    """Every built-in fact that has a probe, by name."""
+    load_builtin_facts()
+    return {f.name: f for f in FACTS if f.probed}
+
+
+def _p(name: str, script: str, **kw: object) -> Fact[str]:
+    return Fact(name=name, parse=str, script=script + "\n", **kw)  # type: ignore[arg-type]
 
 
 def test_batch_runs_all_probes_in_one_exec_with_status_and_caps() -> None:
@@ -114,8 +122,9 @@ def test_parse_rejects_missing_markers() -> None:
 
 
 def test_family_specific_text_is_chosen_on_the_guest() -> None:
-    probe = Probe(
+    probe = Fact(
         name="fam",
+        parse=str,
         script="echo default\n",
         family_scripts={"debian": "echo deb\n", "rhel": "echo rpm\n"},
     )
@@ -148,9 +157,10 @@ def test_detect_family(text: str, family: str) -> None:
 def test_all_builtin_probes_run_on_this_host_in_one_exec() -> None:
     """The real probe texts are valid shell and each yields its fact (as a non-root user)."""
     shell = LocalShell()
-    run = run_probes(shell, PROBES.values())
+    probes = _probes()
+    run = run_probes(shell, probes.values())
     assert shell.execs == 1 and run.mode == "batch"
-    assert set(run.outputs) == set(PROBES)
+    assert set(run.outputs) == set(probes)
     for name, out in run.outputs.items():
         assert out.exit_status == 0, (name, out.stderr)
     assert "machine=" in run.outputs["uname"].stdout
@@ -159,9 +169,10 @@ def test_all_builtin_probes_run_on_this_host_in_one_exec() -> None:
 
 def test_probes_use_absolute_paths_for_sbin_tools() -> None:
     """Pitfall 10: a non-root Debian session has no /sbin in PATH."""
-    assert "/usr/sbin/sshd" in PROBES["sshd"].script
-    assert "/bin/lsblk" in PROBES["block_devices"].script
-    script, _ = build_script(list(PROBES.values()))
+    probes = _probes()
+    assert "/usr/sbin/sshd" in probes["sshd"].script
+    assert "/bin/lsblk" in probes["block_devices"].script
+    script, _ = build_script(list(probes.values()))
     assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in script
 
 
@@ -252,3 +263,64 @@ def test_a_probe_that_ignores_term_is_killed_after_the_grace_period() -> None:
     assert out.exit_status == 137 and out.timed_out and "never" not in out.stdout
     assert 2 <= out.duration < 6
     assert _leftover("sleep 42.5") == []
+
+
+def test_collect_parses_outputs_and_reports_how() -> None:
+    """collect(): probed facts in one exec, parsed; supplied facts skipped; failures named."""
+    from checks.facts.image import FACT as IMAGE
+    from checks.facts.sshd import FACT as SSHD
+    from harness.collect import collect
+
+    def number(text: str) -> int:
+        return int(text)
+
+    good = Fact(name="good", parse=number, script="echo 42\n")
+    odd = Fact(name="odd", parse=number, script="echo forty-two\n")
+    fails = Fact(name="fails", parse=number, script="echo oops >&2; exit 3\n")
+    shell = LocalShell()
+    collection = collect(shell, [good, odd, fails, IMAGE, good])
+    assert shell.execs == 1 and collection.mode == "batch" and collection.execs == 1
+    assert collection.facts.get(good) == 42 and collection.facts.sources["good"] == "online"
+    assert "odd" not in collection.facts and "cannot parse" in collection.facts.errors["odd"]
+    assert collection.facts.errors["fails"] == "probe fails exited 3: oops"
+    assert set(collection.timings) == {"good", "odd", "fails"}
+    run_facts = collection.run_facts()
+    assert set(run_facts) == {
+        "batch_mode",
+        "fallback_reason",
+        "execs",
+        "probe_wall_time",
+        "probe_timings",
+        "probe_errors",
+        "distro_family",
+    }
+    assert run_facts["probe_errors"] == dict(collection.facts.errors)
+    nothing = collect(shell, [IMAGE])
+    assert nothing.mode == "none" and shell.execs == 1 and len(nothing.facts) == 0
+    # a real built-in fact, parsed from what this host's sshd (or its absence) says
+    sshd = collect(LocalShell(), [SSHD]).facts.get(SSHD)
+    assert sshd is not None and isinstance(sshd.absent, bool)
+
+
+def test_run_checks_takes_the_footprint_from_the_callers_facts() -> None:
+    from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
+    from checks.facts.harness_footprint import HarnessFootprint
+    from checks.registry import CHECKS, load_builtin_checks
+
+    load_builtin_checks()
+    footprint = HarnessFootprint(user="vmcert", added="user vmcert, its key", settled={"a": "b"})
+    offline = Facts.from_texts({"bash_history": "4000 vmcert /home/vmcert/.bash_history\n"})
+    shell = LocalShell()
+    run = run_checks(
+        shell,
+        [CHECKS.get("bash_history")],
+        offline_facts=offline.with_value(HARNESS_FOOTPRINT, footprint, "harness"),
+    )
+    assert shell.execs == 0 and run.batch_mode == "none"  # nothing left to collect
+    assert run.results[0].status.value == "pass"  # the harness user's history is not counted
+    assert run.footprint == {
+        "user": "vmcert",
+        "added": "user vmcert, its key",
+        "settled": {"a": "b"},
+    }
+    assert run.facts.get(HARNESS_FOOTPRINT) == footprint

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.probes import PROBES, sections
+from checks.fact import FACTS, load_builtin_facts
+from checks.parsing import sections
 
 STD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -271,8 +272,10 @@ def _moved(text: str, root: Path) -> str:
 
 
 def _text(key: str) -> str:
+    """A fact's shell text (``NAME:FAMILY`` for a family's), as the batch sends it."""
+    load_builtin_facts()
     name, _, family = key.partition(":")
-    return PROBES[name].script_for(family or "unknown")
+    return FACTS.get(name).script_for(family or "unknown")
 
 
 def _run(shell: list[str], text: str, bin_dir: Path | None = None) -> tuple[int, str, str]:
@@ -773,7 +776,7 @@ def test_initramfs_listing_without_lsinitramfs(tmp_path: Path, shell: list[str])
         # more zero padding than is searched: unknown, so lsinitramfs decides
         images["early+64k+gzip"] = (early + b"\0" * 65536 + gzip.compress(main), FALLBACK)
         images["early+60k+gzip"] = (early + b"\0" * 61440 + gzip.compress(main), EXPECTED)
-    text = _moved(PROBES["initramfs_modules"].script, root)
+    text = _moved(_text("initramfs_modules"), root)
     for name, (image, listing) in images.items():
         _write(root, f"/boot/initrd.img-{rel}", image)
         rc, out, err = _run(shell, text, bin_dir)
@@ -782,3 +785,48 @@ def test_initramfs_listing_without_lsinitramfs(tmp_path: Path, shell: list[str])
             f"release={rel}\n### builtin\n### initramfs\nimage={root}/boot/initrd.img-{rel}\n"
             + listing
         ), name
+
+
+# --- shellcheck ---------------------------------------------------------------------------------
+
+
+def _all_texts() -> dict[str, str]:
+    """Every built-in fact text as the batch sends it (helpers included), by NAME[:FAMILY]."""
+    load_builtin_facts()
+    texts: dict[str, str] = {}
+    for item in FACTS:
+        if item.probed:
+            texts[item.name] = item.script
+            texts.update({f"{item.name}:{fam}": t for fam, t in item.family_scripts.items()})
+    return texts
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="needs shellcheck (scripts/install.sh)")
+def test_every_fact_text_is_shellcheck_clean() -> None:
+    """``shellcheck -s sh -S warning`` finds nothing in any text (as combined at load time)."""
+    texts = _all_texts()
+    assert len(texts) >= 23
+    findings = {}
+    for key, text in texts.items():
+        proc = subprocess.run(
+            ["shellcheck", "-s", "sh", "-S", "warning", "-f", "gcc", "-"],
+            input=text.encode(),
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            findings[key] = proc.stdout.decode() + proc.stderr.decode()
+    assert findings == {}
+
+
+def test_shellcheck_would_catch_a_bad_text() -> None:
+    """The lint gate can fail: an unquoted-variable bug in a text is a warning."""
+    if not shutil.which("shellcheck"):
+        pytest.skip("needs shellcheck (scripts/install.sh)")
+    proc = subprocess.run(
+        ["shellcheck", "-s", "sh", "-S", "warning", "-"],
+        input=b'for f in $(ls /etc); do [ $f == x ] && echo "$f"; done\n',
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode != 0

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import images.recipe as recipe
-from harness.errors import InputError
+from images.errors import ImageInputError
 from images.recipe import (
     MIB,
     PARTITION_OFFSET,
@@ -34,6 +33,11 @@ from images.recipe import (
     host_apt_sources,
     recipe_hash,
 )
+from images.recipe.build import DERIVED
+from images.recipe.gen2 import ESP_TYPE, GEN2_TOOLS, LINUX_ROOT_X86_64_TYPE, write_gpt
+from images.recipe.good import write_mbr
+from images.recipe.key import GOOD_MODULES, code_fingerprint, recipe_modules
+from images.recipe.tools import check_prerequisites
 
 DEFECT_IDS = {
     "bash_history",
@@ -118,14 +122,40 @@ def test_recipe_hash_is_stable_and_per_variant() -> None:
     assert recipe_hash("good") in cached_image_path("good").name
 
 
+def test_recipe_hash_ignores_comments_docstrings_and_layout_but_not_code() -> None:
+    source = 'X = 1\n"""About X."""\n\n\ndef f(a):\n    """Doc."""\n    return a + X  # add\n'
+    reworded = (
+        '# a header comment\nX = (\n    1\n)\n"""X, reworded."""\n\n\ndef f(a):\n    return a + X\n'
+    )
+    assert code_fingerprint(source) == code_fingerprint(reworded)
+    assert code_fingerprint(source) != code_fingerprint(source.replace("X = 1", "X = 2"))
+    assert code_fingerprint(source) != code_fingerprint(source.replace("a + X", "X + a"))
+    only_doc = 'def g():\n    """Only a docstring."""\n'
+    assert code_fingerprint(only_doc) == code_fingerprint("def g():\n    pass\n")
+
+
+def test_recipe_hash_covers_the_modules_that_build_each_variant() -> None:
+    good = {p.stem for p in recipe_modules("good")}
+    assert good == set(GOOD_MODULES) and all(p.is_file() for p in recipe_modules("good"))
+    assert "gen2" not in good and "defective" not in good  # editing a variant keeps the good image
+    assert {"build", "key", "variants", "__init__"}.isdisjoint(good)  # where, not what
+    assert set(DERIVED) == set(VARIANTS) - {"good"}
+    for name, derive in DERIVED.items():
+        modules = {p.stem for p in recipe_modules(name)}
+        assert modules == good | {name}
+        assert derive.__module__ == f"images.recipe.{name}"  # the module the hash covers
+    with pytest.raises(ImageInputError, match="known variants"):
+        recipe_modules("nope")
+
+
 def test_unknown_variant_is_a_usage_error() -> None:
-    with pytest.raises(InputError, match="known variants: defective, gen2, good"):
+    with pytest.raises(ImageInputError, match="known variants: defective, gen2, good"):
         build_test_image("nope")
 
 
 def test_not_root_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(InputError, match=r"needs root.*scripts/install\.sh"):
+    with pytest.raises(ImageInputError, match=r"needs root.*scripts/install\.sh"):
         build_test_image("good", cache_dir=tmp_path)
     assert not (tmp_path / "images").exists()
 
@@ -138,7 +168,9 @@ def test_missing_tool_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         "which",
         lambda tool, path=None: None if tool == "mmdebstrap" else real_which(tool, path=path),
     )
-    with pytest.raises(InputError, match=r"mmdebstrap, which is not.*bash scripts/install\.sh"):
+    with pytest.raises(
+        ImageInputError, match=r"mmdebstrap, which is not.*bash scripts/install\.sh"
+    ):
         build_test_image("good", cache_dir=tmp_path)
 
 
@@ -147,7 +179,7 @@ def test_sbin_tools_are_found_without_sbin_in_path(
 ) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
-    recipe._check_prerequisites(recipe.GEN2_TOOLS)  # mke2fs, chroot, mkfs.vfat live in sbin
+    check_prerequisites(GEN2_TOOLS)  # mke2fs, chroot, mkfs.vfat live in sbin
 
 
 def test_host_sources_deb822_and_one_line(tmp_path: Path) -> None:
@@ -190,7 +222,7 @@ def test_host_sources_fill_in_updates_and_security(tmp_path: Path) -> None:
 
 def test_host_sources_without_bookworm_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "sources.list").write_text("deb http://mirror.invalid/debian trixie main\n")
-    with pytest.raises(InputError, match="no 'bookworm' apt source"):
+    with pytest.raises(ImageInputError, match="no 'bookworm' apt source"):
         host_apt_sources(tmp_path / "sources.list", tmp_path / "none")
 
 
@@ -200,14 +232,14 @@ def test_gpt_is_valid_with_esp_and_root(tmp_path: Path) -> None:
     with open(disk, "wb") as handle:
         handle.truncate(size)
     parts = [
-        (recipe.ESP_TYPE, MIB, 16 * MIB, "EFI system partition"),
-        (recipe.LINUX_ROOT_X86_64_TYPE, 17 * MIB, 62 * MIB, "root"),
+        (ESP_TYPE, MIB, 16 * MIB, "EFI system partition"),
+        (LINUX_ROOT_X86_64_TYPE, 17 * MIB, 62 * MIB, "root"),
     ]
-    recipe._write_gpt(disk, size, parts)
+    write_gpt(disk, size, parts)
     found = _assert_gpt(disk, size)
     assert found == [
-        (recipe.ESP_TYPE, 2048, 17 * 2048 - 1),
-        (recipe.LINUX_ROOT_X86_64_TYPE, 17 * 2048, 79 * 2048 - 1),
+        (ESP_TYPE, 2048, 17 * 2048 - 1),
+        (LINUX_ROOT_X86_64_TYPE, 17 * 2048, 79 * 2048 - 1),
     ]
     verify = subprocess.run(["sfdisk", "--verify", str(disk)], capture_output=True, text=True)
     assert verify.returncode == 0 and "No errors detected" in verify.stdout, verify
@@ -247,7 +279,7 @@ def test_mbr_has_one_active_linux_partition_at_2048(tmp_path: Path) -> None:
     disk.write_bytes(b"")
     with open(disk, "r+b") as handle:
         handle.truncate(size)
-    recipe._write_mbr(disk, size, b"\xeb\x63" + b"\x90" * 438)
+    write_mbr(disk, size, b"\xeb\x63" + b"\x90" * 438)
     _assert_mbr(disk.read_bytes()[:512], size)
 
 
@@ -286,13 +318,11 @@ def test_cli_build_rejects_unknown_variant() -> None:
 @pytest.mark.root
 @needs_root
 def test_cache_hit_returns_same_path_without_building(
-    good_image: Path, monkeypatch: pytest.MonkeyPatch
+    good_image: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def no_build(*_args: object, **_kwargs: object) -> Path:
-        raise AssertionError("a cached image must not be rebuilt")
-
-    monkeypatch.setattr(recipe, "_build_good", no_build)
-    monkeypatch.setattr(recipe, "_check_prerequisites", no_build)  # not even a tool lookup
+    # Neither root nor a single tool: any prerequisite check or build step would raise.
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("PATH", str(tmp_path))
     before = good_image.stat()
     assert build_test_image("good") == good_image
     after = good_image.stat()
@@ -389,7 +419,7 @@ def test_defective_image_has_each_planted_defect(defective_image: Path) -> None:
 @needs_root
 def test_gen2_is_gpt_with_esp_booting_systemd_boot(gen2_image: Path, good_image: Path) -> None:
     parts = _assert_gpt(gen2_image, gen2_image.stat().st_size - 512)
-    assert [p[0] for p in parts] == [recipe.ESP_TYPE, recipe.LINUX_ROOT_X86_64_TYPE]
+    assert [p[0] for p in parts] == [ESP_TYPE, LINUX_ROOT_X86_64_TYPE]
     assert parts[0][1] == 2048
     esp = f"{gen2_image}@@{parts[0][1] * 512}"
     listing = subprocess.run(

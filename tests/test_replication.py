@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from harness.azurite import Azurite
-from harness.replicate import replicate_image
-from harness.storage_config import StorageConfig
-from harness.upload import META_DIGEST, META_STATE, blob_client
+from harness.replication import replicate_image
+from harness.replication.azurite import Azurite
+from harness.replication.blob import META_DIGEST, META_STATE, blob_client
+from harness.replication.config import StorageConfig
 from images.extents import data_extents, sparse_digest
 
 REGIONS = ["eastus", "westeurope", "southeastasia"]

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.replicate import ApprovalError, RegionRecord, ReplicationRecord, check_approval
-from harness.storage_config import (
-    REDACTED,
-    RedactingFilter,
-    load_config,
-    redact,
-    register_secret,
-)
+from harness.errors import ConfigError, exit_code_for
+from harness.replication import ApprovalError, RegionRecord, ReplicationRecord, check_approval
+from harness.replication.config import load_config
+from harness.replication.redaction import REDACTED, RedactingFilter, redact, register_secret
 
 KEY = "bXlzdXBlcnNlY3JldGFjY291bnRrZXkxMjM0NTY3ODkwYWJjZGVm"
 SIG = "c2lnbmF0dXJlVmFsdWUxMjM0NTY3ODk%3D"
@@ -182,4 +177,4 @@ def test_approval_rules(tmp_path: Path) -> None:
     wrong = _report(tmp_path, [], schema="junit")
     with pytest.raises(ApprovalError, match="not a vmcert report"):
         check_approval(wrong, d, force=False)
-    assert ApprovalError("x").exit_code == 2
+    assert exit_code_for(ApprovalError("x")) == 2

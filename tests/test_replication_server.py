@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from harness.replicate import StrategyFailed, server_copy
+from harness.replication import StrategyFailed, server_copy
 from tests.fake_copy_api import FakeCopyService
 
 KEY = base64.b64encode(b"k" * 32).decode()

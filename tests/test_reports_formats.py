@@ -14,7 +14,7 @@ import pytest
 import xmlschema
 
 from checks.model import Result, Status
-from harness.errors import InputError
+from reports.errors import ReportError
 from reports import sanitize
 from reports.base import ReportSpec, get_reporter, parse_report_spec, write_text
 from reports.json_report import load_schema
@@ -162,9 +162,9 @@ def test_parse_report_spec() -> None:
     assert parse_report_spec("json:-").to_stdout
     assert parse_report_spec("HTML") == ReportSpec("html", None)
     assert parse_report_spec("json:/tmp/a:b.json").path == "/tmp/a:b.json"
-    with pytest.raises(InputError, match="unknown format 'pdf'"):
+    with pytest.raises(ReportError, match="unknown format 'pdf'"):
         parse_report_spec("pdf:x.pdf")
-    with pytest.raises(InputError, match="empty path"):
+    with pytest.raises(ReportError, match="empty path"):
         parse_report_spec("json:")
 
 
@@ -193,7 +193,7 @@ def test_verdict_rules() -> None:
 
 def test_json_report_meets_the_replication_contract(tmp_path: Path) -> None:
     """H6's approval gate reads this report: certified images pass it, failed ones do not."""
-    replicate = pytest.importorskip("harness.replicate")
+    replicate = pytest.importorskip("harness.replication")
     path = tmp_path / "report.json"
     get_reporter("json").write(sample_run(), path)
     good, bad = sample_run().images

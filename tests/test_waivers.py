@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.fact import Facts
 from checks.model import Status
 from checks.registry import CHECKS, load_builtin_checks
 from harness.errors import ConfigError
@@ -52,7 +53,7 @@ def test_both_formats_parse_the_same(tmp_path: Path, suffix: str, text: str) -> 
     path = tmp_path / f"w{suffix}"
     path.write_text(text)
     entries = load_waivers(path)
-    assert [(e.check, e.expires, e.run) for e in entries] == [
+    assert [(e.check_id, e.expires, e.run) for e in entries] == [
         ("bash_history", dt.date(2027, 1, 31), True),
         ("sudoers_no_targetpw", dt.date(2025, 1, 1), True),
         ("boot_log_clean", None, False),
@@ -71,10 +72,13 @@ def test_waived_expired_and_not_run(tmp_path: Path) -> None:
         shell,
         checks,
         waivers=entries,
-        offline_facts={
-            "bash_history": "5000 root /root/.bash_history\n",
-            "sudoers": "/etc/sudoers:3:Defaults targetpw\n",
-        },
+        offline_facts=Facts.from_texts(
+            {
+                "bash_history": "5000 root /root/.bash_history\n",
+                "sudoers": "/etc/sudoers:3:Defaults targetpw\n",
+            },
+            source="offline",
+        ),
         today=TODAY,
     )
     by_id = {r.check_id: r for r in run.results}
@@ -93,7 +97,7 @@ def test_waived_expired_and_not_run(tmp_path: Path) -> None:
 def test_apply_waivers_only_attaches(tmp_path: Path) -> None:
     load_builtin_checks()
     check = CHECKS.get("os_arch_64bit")
-    result = check.run({"uname": "machine=i686\n"})
+    result = check.run(Facts.from_texts({"uname": "machine=i686\n"}))
     path = tmp_path / "w.yml"
     path.write_text("- check: os_arch_64bit\n  justification: 32-bit appliance\n")
     (waived,) = apply_waivers([result], load_waivers(path), TODAY)

@@ -15,7 +15,7 @@ from types import FrameType
 import click
 
 from harness import __version__
-from harness.errors import ExitCode, Interrupted, VmcertError
+from harness.errors import USER_ERRORS, ExitCode, Interrupted, exit_code_for
 
 # name -> "module:attribute", imported on first use of the command.
 COMMANDS: dict[str, str] = {
@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         # click turns SIGINT inside a command into Abort; teardown already ran in ``finally``.
         error_line("interrupted by SIGINT; everything was torn down")
         code = int(ExitCode.INTERRUPTED)
-    except VmcertError as exc:
+    except USER_ERRORS as exc:
         error_line(str(exc))
-        code = int(exc.exit_code)
+        code = int(exit_code_for(exc) or ExitCode.USAGE)
     else:
         code = int(result) if isinstance(result, int) else 0
     sys.exit(code)

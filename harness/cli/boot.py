@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from harness.accel import CHOICES
+from harness.cli.platform_flags import PlatformFlags, platform_cli_options
+from harness.config import Config
 from harness.console import notice
 from harness.errors import InputError
 
@@ -23,75 +24,40 @@ from harness.errors import InputError
     show_default=True,
     help="qemu or ssh (or a plugin).",
 )
-@click.option(
-    "--accel",
-    type=click.Choice(CHOICES),
-    default="auto",
-    show_default=True,
-    help="auto uses KVM only when a probe boot works, else TCG.",
-)
-@click.option("--gen", "generation", type=click.IntRange(1, 2), help="1 = BIOS, 2 = UEFI.")
-@click.option("--keep", is_flag=True, help="Leave the VM running and print how to reach it.")
+@click.option("--keep", is_flag=True, help="Leave the machine running and print how to reach it.")
 @click.option("--console", is_flag=True, help="Show the serial console live on stderr.")
 @click.option("--command", "command", default="uname -a", show_default=True, help="Command to run.")
-@click.option("--memory", "memory_mib", default=1024, show_default=True, help="MiB of guest RAM.")
-@click.option("--cpus", default=2, show_default=True, help="Guest vCPUs.")
-@click.option("--timeout", "boot_timeout", type=float, help="Seconds to wait for SSH.")
 @click.option(
     "--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Parent of the run dir."
 )
-@click.option("--host", help="ssh platform: host name or address.")
-@click.option("--port", default=22, show_default=True, help="ssh platform: port.")
-@click.option("--user", help="ssh platform: user (default root).")
-@click.option(
-    "--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), help="Private key."
-)
-@click.option("--password", help="ssh platform: password (prefer --key).")
+@platform_cli_options()
 def boot_command(
     image: Path | None,
     platform_name: str,
-    accel: str,
-    generation: int | None,
     keep: bool,
     console: bool,
     command: str,
-    memory_mib: int,
-    cpus: int,
-    boot_timeout: float | None,
     run_dir: Path | None,
-    host: str | None,
-    port: int,
-    user: str | None,
-    key_path: Path | None,
-    password: str | None,
+    config: Config,
+    platform_flags: PlatformFlags,
 ) -> int:
     """Boot IMAGE, run a command over SSH (default `uname -a`), print timings, tear down.
 
     With --platform ssh no image is needed: --host/--user/--key (or --password) name a
-    running machine.
+    running machine. Flags marked [qemu] or [ssh] belong to that platform; --config FILE (or
+    $VMCERT_CONFIG) supplies their defaults from its [platform.NAME] table.
     """
-    from harness.platforms import PLATFORMS, BootOptions
+    from harness.platforms import PLATFORMS, BootContext, DiskFile, platform_options
 
     platform = PLATFORMS.get(platform_name)()
+    options = platform_options(platform_name, platform_flags, config)
     if platform_name == "qemu" and image is None:
         raise InputError("vmcert boot: IMAGE is required with --platform qemu")
-    options = BootOptions(
-        accel=accel,
-        generation=generation,
-        console=console,
-        keep=keep,
-        run_dir=run_dir,
-        memory_mib=memory_mib,
-        cpus=cpus,
-        boot_timeout=boot_timeout,
-        host=host,
-        port=port,
-        user=user,
-        key_path=key_path,
-        password=password,
-    )
+    # only the disk's head is read: booting needs its driver and generation, not an inspection
+    candidate = DiskFile.probe(image) if image is not None else None
+    context = BootContext(run_dir=run_dir, console_echo=console, keep=keep)
     started = time.monotonic()
-    with platform.booted(image, options) as machine:
+    with platform.booted(candidate, options, context) as machine:
         ready = time.monotonic() - started
         with machine.session() as session:
             notice(f"running: {command}")

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.options import split_list
+from harness.cli.platform_flags import PlatformFlags, platform_cli_options
+from harness.config import Config
 from harness.errors import ExitCode
 
 if TYPE_CHECKING:
     from reports.base import ReportSpec
+    from reports.model import RunReport
 
 
 def _report_spec(
@@ -26,7 +29,10 @@ def _report_spec(
 @click.argument(
     "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--platform", default="qemu", show_default=True, help="Where to boot the image.")
+@click.option(
+    "--platform", default="qemu", show_default=True, help="Where to boot the image (qemu, ssh)."
+)
+@platform_cli_options()
 @click.option("--policy", default=None, help="Policy name or file (default: the built-in one).")
 @click.option(
     "--waivers",
@@ -106,6 +112,8 @@ def _report_spec(
 def certify_command(
     images: tuple[Path, ...],
     platform: str,
+    config: Config,
+    platform_flags: PlatformFlags,
     policy: str | None,
     waivers_file: Path | None,
     reports: list[ReportSpec],
@@ -126,11 +134,15 @@ def certify_command(
     unusable input, 3 infrastructure error after retries (or, with --replicate, a certified
     image that did not reach every region verified).
     """
-    from harness.console import notice
-    from harness.runner import CertifyOptions, certify, exit_code
+    from harness.cli.progress import CertifyProgress
+    from harness.console import notice, stderr, stdout
+    from harness.platforms import platform_options
+    from harness.runner import CertifyOptions, certify, exit_code, report_specs
+    from reports.console import print_summary
 
     options = CertifyOptions(
         platform=platform,
+        platform_options=platform_options(platform, platform_flags, config),
         policy=policy,
         waivers_file=waivers_file,
         reports=list(reports),
@@ -145,11 +157,23 @@ def certify_command(
     replication = None
     regions = split_list(replicate_to)
     if regions:
-        from harness.certify_replication import ReplicationStep
+        from harness.replication.certify_hook import ReplicationStep
 
         replication = ReplicationStep(regions, storage_config, replicate_strategy)
         options.after_reports.append(replication)
-    run, directory = certify(list(images), options)
+    progress = CertifyProgress(list(images))
+    specs = report_specs(options)
+    if not any(spec.format == "console" for spec in specs):
+        # keep stdout clean when a machine-readable report goes there
+        console = stderr if any(spec.to_stdout for spec in specs) else stdout
+
+        def summary(run: RunReport) -> None:
+            progress.close()
+            print_summary(run, console)
+
+        options.on_reports = summary
+    with progress:
+        run, directory = certify(list(images), options, events=progress)
     code: ExitCode = exit_code(run)
     if code is ExitCode.OK and replication is not None and not replication.ok:
         code = ExitCode.INFRA

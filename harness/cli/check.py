@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
 
 import click
 
+from checks.model import JSON, Result
+from checks.registry import select_checks
 from harness.cli.options import split_list
-from harness.errors import ExitCode, InputError
+from harness.cli.platform_flags import PlatformFlags, platform_cli_options
+from harness.config import Config
+from harness.errors import ExitCode, InfraError, InputError
+from reports.model import ImageReport, result_to_dict
 
 _STYLE = {
     "pass": "green",
@@ -20,7 +25,7 @@ _STYLE = {
 }
 
 
-def result_status_text(result: Any) -> str:
+def result_status_text(result: Result) -> str:
     """The status word shown for a result (``waived``/``expired waiver`` annotated)."""
     text = str(result.status.value)
     if result.waiver is not None:
@@ -31,8 +36,8 @@ def result_status_text(result: Any) -> str:
     return text
 
 
-def print_table(run: Any, title: str) -> None:
-    """Print a CheckRun's results as a rich table plus its run facts."""
+def print_table(report: ImageReport, title: str) -> None:
+    """Print one machine's results as a rich table plus how they were collected."""
     from rich.table import Table
 
     from harness.console import stdout
@@ -42,7 +47,7 @@ def print_table(run: Any, title: str) -> None:
     table.add_column("status", no_wrap=True)
     for col in ("actual", "required", "message"):
         table.add_column(col, overflow="fold")
-    for r in run.results:
+    for r in report.results:
         status = result_status_text(r)
         style = "cyan" if status == "waived" else _STYLE.get(r.status.value, "")
         msg = r.message
@@ -54,67 +59,41 @@ def print_table(run: Any, title: str) -> None:
     out = stdout
     out.print(table)
     counts: dict[str, int] = {}
-    for r in run.results:
+    for r in report.results:
         key = result_status_text(r)
         counts[key] = counts.get(key, 0) + 1
     out.print(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    mode = run.batch_mode + (f" ({run.fallback_reason})" if run.fallback_reason else "")
-    out.print(
-        f"probes: {len(run.probe_timings)} in {run.execs} exec(s), mode {mode}, "
-        f"{run.probe_wall_time:.2f} s; policy {run.policy_name}"
+    run = report.check_run
+    mode = f"{run.get('batch_mode')}" + (
+        f" ({run['fallback_reason']})" if run.get("fallback_reason") else ""
     )
-    for line in run.policy_overrides:
+    timings = run.get("probe_timings")
+    probes = len(timings) if isinstance(timings, Mapping) else 0
+    out.print(
+        f"probes: {probes} in {run.get('execs')} exec(s), mode {mode}, "
+        f"{run.get('probe_wall_time')} s; policy {run.get('policy')}"
+    )
+    overrides = run.get("policy_overrides")
+    for line in overrides if isinstance(overrides, list) else []:
         out.print(f"  override: {line}")
-    if run.footprint:
-        out.print(f"harness footprint: {json.dumps(run.footprint, default=str)}")
+    if run.get("harness_footprint"):
+        out.print(f"harness footprint: {json.dumps(run['harness_footprint'], default=str)}")
 
 
-def run_to_json(run: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a CheckRun (results plus run facts)."""
-    results = []
-    for r in run.results:
-        results.append(
-            {
-                "id": r.check_id,
-                "title": r.title,
-                "area": r.area,
-                "status": r.status.value,
-                "waived": r.waived,
-                "severity": r.severity.value,
-                "actual": r.actual,
-                "required": r.required,
-                "message": r.message,
-                "evidence": r.evidence,
-                "ms_test_name": r.ms_test_name,
-                "selftest_id": r.selftest_id,
-                "waiver": None
-                if r.waiver is None
-                else {
-                    "justification": r.waiver.justification,
-                    "expires": r.waiver.expires,
-                    "expired": r.waiver.expired,
-                },
-            }
-        )
-    return {"results": results, "failed": run.failed, "run": run.run_facts()}
+def report_to_json(report: ImageReport) -> dict[str, JSON]:
+    """The ``--json`` document: results (the report's result shape), failed, how they ran."""
+    return {
+        "results": [result_to_dict(r, "online") for r in report.results],
+        "failed": report.verdict == "failed",
+        "run": dict(report.check_run),
+    }
 
 
 @click.command("check")
 @click.option(
     "--platform", "platform", default="ssh", show_default=True, help="Only `ssh`: an existing host."
 )
-@click.option("--host", required=True, help="Host name or address of the running VM.")
-@click.option("--port", default=22, show_default=True, type=int)
-@click.option("--user", required=True, help="Login user (needs passwordless sudo).")
-@click.option(
-    "--key", "key", type=click.Path(exists=True, dir_okay=False), help="Private key file."
-)
-@click.option(
-    "--password",
-    "use_password",
-    is_flag=True,
-    help="Authenticate with a password (from $VMCERT_SSH_PASSWORD or a prompt).",
-)
+@platform_cli_options()
 @click.option(
     "--policy", default=None, help="Profile (marketplace, selftest, lisa) or a TOML file."
 )
@@ -129,11 +108,8 @@ def run_to_json(run: Any) -> dict[str, Any]:
 @click.option("--no-batch", is_flag=True, help="One exec per probe (slower; for diagnosis).")
 def check_command(
     platform: str,
-    host: str,
-    port: int,
-    user: str,
-    key: str | None,
-    use_password: bool,
+    config: Config,
+    platform_flags: PlatformFlags,
     policy: str | None,
     waivers_file: str | None,
     include: tuple[str, ...],
@@ -143,38 +119,46 @@ def check_command(
 ) -> int:
     """Run the Linux certification checks against an existing host over SSH.
 
-    Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 bad usage or config,
-    3 could not connect.
+    The same core as `vmcert certify --platform ssh`, without an image and without a run
+    directory: the results are printed. Exit status: 0 nothing failed (warnings allowed), 1 a
+    check failed, 2 bad usage or config, 3 could not connect.
     """
-    from checks.registry import CHECKS, select_checks
-    from harness.policy import load_policy
-    from harness.probe_runner import run_checks
-    from harness.ssh import SshSession
-    from harness.waivers import load_waivers
+    from harness.platforms import platform_options
+    from harness.platforms.ssh import SshOptions
+    from harness.runner import CertifyOptions, Selection, certify
 
     if platform != "ssh":
         raise InputError(
             f"`vmcert check` runs against an existing host: use --platform ssh (got {platform!r}); "
             "to boot an image use `vmcert certify`"
         )
-    if bool(key) == use_password:
+    options = platform_options(platform, platform_flags, config)
+    assert isinstance(options, SshOptions)
+    if (options.key is None) == (options.password is None):
         raise InputError("give exactly one of --key FILE or --password")
     # configuration errors first: they must not wait behind a password prompt
-    checks = select_checks(split_list(include), split_list(skip), tag="online")
-    the_policy = load_policy(policy, list(CHECKS))
-    waivers = load_waivers(waivers_file, CHECKS.names()) if waivers_file else []
-    password = None
-    if use_password:
-        password = os.environ.get("VMCERT_SSH_PASSWORD") or click.prompt(
-            f"password for {user}@{host}", hide_input=True, err=True
-        )
-    with SshSession.connect(host, port, user, key_path=key, password=password) as session:
-        run = run_checks(session, checks, policy=the_policy, waivers=waivers, batch=not no_batch)
+    selection = Selection(
+        offline=[], online=select_checks(split_list(include), split_list(skip), tag="online")
+    )
+    certify_options = CertifyOptions(
+        platform=platform,
+        platform_options=options,
+        policy=policy,
+        waivers_file=Path(waivers_file) if waivers_file else None,
+        retries=0,
+        batch=not no_batch,
+        write_files=False,
+    )
+    run, _ = certify([None], certify_options, checks=selection)
+    report = run.images[0]
+    if report.infra_error is not None:
+        failure = report.infra_attempts[-1].error if report.infra_attempts else report.infra_error
+        raise InfraError(failure)
     if as_json:
-        click.echo(json.dumps(run_to_json(run), indent=2, default=str))
+        click.echo(json.dumps(report_to_json(report), indent=2, default=str))
     else:
-        print_table(run, f"vmcert check {user}@{host}:{port}")
-    return int(ExitCode.FAILED if run.failed else ExitCode.OK)
+        print_table(report, f"vmcert check {options.user}@{options.host}:{options.port}")
+    return int(ExitCode.FAILED if report.verdict == "failed" else ExitCode.OK)
 
 
 @click.command("checks")
@@ -184,7 +168,6 @@ def list_checks_command(tag: str | None, as_json: bool) -> int:
     """List every check: id, area, severity, Microsoft test name and self-test TestID."""
     from rich.table import Table
 
-    from checks.registry import select_checks
     from harness.console import stdout
 
     checks = select_checks(tag=tag)

@@ -5,16 +5,26 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from checks.fact import Facts
+from checks.facts.image import FACT as IMAGE
 from checks.model import Result, Status
+from checks.plan import CheckPlan
+from checks.policy import Policy
 from checks.registry import select_checks
+from checks.waivers import WaiverEntry
 from harness.errors import ExitCode
-from images.inspect import SCHEMA_VERSION, ImageInspection, human_size, inspect_image
+from images.inspect import ImageInspection, human_size, inspect_image
+from reports.model import result_to_dict
+
+DOCUMENT_VERSION = 2
+"""Version of the ``--json`` layout: 2 lists results as the JSON report does (key ``id``)."""
 
 OFFLINE_AREAS = ("image", "disk")
 """Check areas ``vmcert inspect`` runs: they need nothing but the image file."""
@@ -42,28 +52,15 @@ _ORDER = (
 )
 
 
-def run_offline_checks(inspection: ImageInspection) -> list[Result]:
-    """Run the offline image and disk checks against ``inspection`` (format checks first)."""
+def run_offline_checks(
+    inspection: ImageInspection, policy: Policy | None = None, waivers: Sequence[WaiverEntry] = ()
+) -> list[Result]:
+    """Judge ``inspection`` with the offline image and disk checks (format checks first), through
+    the same :class:`~checks.plan.CheckPlan` as ``certify``."""
     chosen = select_checks(OFFLINE_AREAS, tag="offline")
     chosen.sort(key=lambda c: (_ORDER.index(c.id) if c.id in _ORDER else len(_ORDER), c.id))
-    return [c.run({"image": inspection}) for c in chosen]
-
-
-def result_dict(result: Result) -> dict[str, object]:
-    """One result as JSON."""
-    return {
-        "check_id": result.check_id,
-        "title": result.title,
-        "area": result.area,
-        "status": str(result.status),
-        "severity": str(result.severity),
-        "actual": result.actual,
-        "required": result.required,
-        "message": result.message,
-        "evidence": result.evidence,
-        "ms_test_name": result.ms_test_name,
-        "selftest_id": result.selftest_id,
-    }
+    facts = Facts().with_value(IMAGE, inspection, "offline")
+    return CheckPlan(chosen, policy, waivers).evaluate(facts, only_judgeable=True)
 
 
 def inspection_document(
@@ -73,10 +70,10 @@ def inspection_document(
     counts = Counter(str(r.status) for r in results)
     failed = any(r.failed for r in results)
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": DOCUMENT_VERSION,
         "tool": "vmcert inspect",
         "image": inspection.to_dict(),
-        "results": [result_dict(r) for r in results],
+        "results": [result_to_dict(r, "offline") for r in results],
         "summary": {
             "passed": counts.get("pass", 0),
             "failed": counts.get("fail", 0) + counts.get("error", 0),
@@ -145,17 +142,48 @@ def _print_human(inspection: ImageInspection, results: list[Result]) -> None:
         out.print(f"[green]PASS[/]: nothing failed{extra}")
 
 
+def _policy_and_waivers(
+    policy: str | None, waivers_file: Path | None
+) -> tuple[Policy | None, list[WaiverEntry]]:
+    """The ``--policy`` and ``--waivers`` given (their loaders are imported only then)."""
+    from checks.registry import CHECKS
+
+    the_policy = None
+    if policy is not None:
+        from harness.policy import load_policy
+
+        the_policy = load_policy(policy, list(CHECKS))
+    waivers: list[WaiverEntry] = []
+    if waivers_file is not None:
+        from harness.waivers import load_waivers
+
+        waivers = load_waivers(waivers_file, CHECKS.names())
+    return the_policy, waivers
+
+
 @click.command("inspect")
 @click.argument("image", type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
-def inspect_command(image: Path, as_json: bool) -> int:
+@click.option(
+    "--policy", default=None, help="Profile (marketplace, selftest, lisa) or a TOML file."
+)
+@click.option(
+    "--waivers",
+    "waivers_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML/YAML waiver file: failures it lists (with a justification) do not fail.",
+)
+def inspect_command(
+    image: Path, as_json: bool, policy: str | None, waivers_file: Path | None
+) -> int:
     """Inspect IMAGE offline: format, VHD footer, sizes, partitions, and the image/disk checks.
 
     Exit status: 0 nothing failed, 1 a check failed, 2 the file cannot be used as an image.
     """
     started = time.perf_counter()
+    the_policy, waivers = _policy_and_waivers(policy, waivers_file)
     inspection = inspect_image(image)
-    results = run_offline_checks(inspection)
+    results = run_offline_checks(inspection, the_policy, waivers)
     seconds = time.perf_counter() - started
     if as_json:
         document = inspection_document(inspection, results, seconds)

@@ -9,15 +9,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from harness.cli.options import split_list
 from harness.console import interactive, notice, stdout
-from harness.errors import VmcertError
-from harness.replicate import STRATEGIES, ReplicationRecord, replicate_image
-from harness.storage_config import install_redaction, redact
+from harness.errors import USER_ERRORS
+from harness.replication import STRATEGIES, ReplicationRecord, replicate_image
+from harness.replication.redaction import install_redaction, redact
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class PlainProgress:
@@ -76,7 +79,7 @@ class RichProgress:
             TextColumn("{task.fields[note]}"),
             console=stderr,
         )
-        self.tasks: dict[str, Any] = {}
+        self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -268,23 +271,25 @@ def replicate_command(
         "vmcert replicate %s --to %s (strategy %s)", image, names, strategy
     )
     try:
-        kwargs: dict[str, Any] = {
-            "config": config,
-            "strategy": strategy,
-            "approval_report": report,
-            "force": force or verify_only,
-            "threads": threads,
-            "offer": offer,
-            "plan": plan,
-            "version": version,
-            "verify_only": verify_only,
-            "trust_metadata": trust_metadata,
-            "limit_rate": limit_rate * 2**20 if limit_rate else None,
-        }
         try:
             with progress_display() as progress:
-                record = replicate_image(image, names, progress=progress, **kwargs)
-        except VmcertError as exc:
+                record = replicate_image(
+                    image,
+                    names,
+                    progress=progress,
+                    config=config,
+                    strategy=strategy,
+                    approval_report=report,
+                    force=force or verify_only,
+                    threads=threads,
+                    offer=offer,
+                    plan=plan,
+                    version=version,
+                    verify_only=verify_only,
+                    trust_metadata=trust_metadata,
+                    limit_rate=limit_rate * 2**20 if limit_rate else None,
+                )
+        except USER_ERRORS as exc:
             # The one-line message printed by the CLI must not carry a secret either.
             exc.args = (redact(str(exc)),)
             logging.getLogger(__name__).error("%s", exc)

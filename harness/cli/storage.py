@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from harness import azurite
 from harness.cli.options import split_list
 from harness.console import stdout
+from harness.replication import azurite
 
 
 @click.group("storage")

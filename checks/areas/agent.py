@@ -1,0 +1,118 @@
+"""Azure Linux Agent area: agent version, auto-update, resource-disk swap configuration."""
+
+from __future__ import annotations
+
+from checks.common import BOTH, clip, version_ge
+from checks.facts.agent_version import FACT as AGENT_VERSION
+from checks.facts.waagent_conf import FACT as WAAGENT_CONF
+from checks.facts.waagent_conf import Setting
+from checks.model import Facts, Outcome, Params, Severity, Status
+from checks.registry import check
+
+
+@check(
+    id="linux_agent_version",
+    title="Azure Linux Agent version",
+    area="agent",
+    severity=Severity.FAIL,
+    required="WALinuxAgent ≥ {min_version}",
+    facts=[AGENT_VERSION],
+    params={"min_version": "2.2.41"},
+    ms_test_name="Linux Agent Version",
+    selftest_id=39,
+    tags=BOTH,
+)
+def linux_agent_version(facts: Facts, params: Params) -> Outcome:
+    """WALinuxAgent must be installed at ``min_version`` or later (2.2.41, mandatory since May 1,
+    2020). Read from the package database, else ``waagent --version``."""
+    agent = facts.require(AGENT_VERSION)
+    version, evidence = agent.version, agent.source
+    if version is None:
+        return Outcome(Status.FAIL, "not installed", "WALinuxAgent is not installed", evidence)
+    minimum = params.text("min_version")
+    if version_ge(version, minimum):
+        return Outcome(Status.PASS, version, f"WALinuxAgent {version}", evidence)
+    return Outcome(
+        Status.FAIL, version, f"WALinuxAgent {version} is older than {minimum}", evidence
+    )
+
+
+@check(
+    id="waagent_auto_update",
+    title="Linux Agent auto-update is enabled",
+    area="agent",
+    severity=Severity.FAIL,
+    required="AutoUpdate.Enabled not set to n",
+    facts=[WAAGENT_CONF],
+    ms_test_name="Auto Update",
+    selftest_id=51,
+    tags=BOTH,
+)
+def waagent_auto_update(facts: Facts, params: Params) -> Outcome:
+    """Fails only when /etc/waagent.conf explicitly sets ``AutoUpdate.Enabled=n``; the commented
+    default (``# AutoUpdate.Enabled=y``) passes, as in the self-test sample."""
+    conf = facts.require(WAAGENT_CONF)
+    if not conf.present:
+        return Outcome(Status.SKIPPED, "no /etc/waagent.conf", "the agent is not configured")
+    setting = conf.settings.get("AutoUpdate.Enabled", Setting("", True))
+    value, commented = setting.value, setting.commented
+    shown = f"{'# ' if commented else ''}AutoUpdate.Enabled={value}" if value else "(default)"
+    if not commented and value.lower().startswith("n"):
+        return Outcome(Status.FAIL, shown, "agent auto-update is disabled")
+    return Outcome(Status.PASS, shown, "agent auto-update is enabled")
+
+
+@check(
+    id="resource_disk_swap_config",
+    title="Swap is configured for the resource disk only",
+    area="agent",
+    severity=Severity.WARNING,
+    required=(
+        "waagent: ResourceDisk.Format=y + EnableSwap; "
+        "cloud-init: ResourceDisk.Format=n, EnableSwap=n"
+    ),
+    facts=[WAAGENT_CONF],
+    tags=BOTH,
+)
+def resource_disk_swap_config(facts: Facts, params: Params) -> Outcome:
+    """Consistency of the resource-disk settings (S9): with cloud-init provisioning waagent must
+    not format the resource disk or create swap (cloud-init does); with waagent provisioning, swap
+    (if any) is ``ResourceDisk.EnableSwap=y`` with ``ResourceDisk.Format=y``."""
+    waagent = facts.require(WAAGENT_CONF)
+    if not waagent.present:
+        return Outcome(Status.SKIPPED, "no /etc/waagent.conf", "the agent is not configured")
+    conf = waagent.uncommented()
+    agent = conf.get("Provisioning.Agent", "auto").lower()
+    use_ci = conf.get("Provisioning.UseCloudInit", "").lower().startswith("y")
+    via_cloud_init = (
+        agent == "cloud-init" or use_ci or (agent == "auto" and waagent.cloud_init_present)
+    )
+    fmt = conf.get("ResourceDisk.Format", "").lower()
+    swap = conf.get("ResourceDisk.EnableSwap", "").lower()
+    size = conf.get("ResourceDisk.SwapSizeMB", "")
+    actual = (
+        f"Provisioning.Agent={agent} Format={fmt or '-'} "
+        f"EnableSwap={swap or '-'} SwapSizeMB={size or '-'}"
+    )
+    evidence = clip(f"{k}={v}" for k, v in sorted(conf.items()))
+    if via_cloud_init:
+        if fmt.startswith("y") or swap.startswith("y"):
+            return Outcome(
+                Status.WARNING,
+                actual,
+                "cloud-init provisions this image but waagent also formats/swaps the resource disk",
+                evidence,
+            )
+        return Outcome(
+            Status.PASS,
+            actual,
+            "cloud-init provisioning; waagent leaves the resource disk alone",
+            evidence,
+        )
+    if swap.startswith("y") and not fmt.startswith("y"):
+        return Outcome(Status.WARNING, actual, "EnableSwap=y needs ResourceDisk.Format=y", evidence)
+    if swap.startswith("y") and not size.isdigit():
+        return Outcome(
+            Status.WARNING, actual, "EnableSwap=y without ResourceDisk.SwapSizeMB", evidence
+        )
+    return Outcome(Status.PASS, actual, "waagent resource-disk settings are consistent", evidence)

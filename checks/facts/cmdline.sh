@@ -1,0 +1,1 @@
+vp_cat /proc/cmdline

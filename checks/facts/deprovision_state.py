@@ -1,0 +1,87 @@
+"""The ``deprovision_state`` fact: the boot time and the timestamps of deprovisioning leftovers
+(SSH host keys, DHCP leases, agent files, cloud-init instances, resolv.conf)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks.fact import fact
+from checks.parsing import key_values, sections
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A file and its modification time (epoch seconds)."""
+
+    mtime: int
+    path: str
+
+
+@dataclass(frozen=True)
+class CloudInstance:
+    """A cloud-init instance directory."""
+
+    birth: str
+    """Its birth time as ``stat %W`` prints it (``0`` or ``-`` when unknown)."""
+    current: bool
+    """Whether /var/lib/cloud/instance points at it (the instance of this boot)."""
+    path: str
+
+
+@dataclass(frozen=True)
+class DeprovisionState:
+    """Everything that would show the image was captured without deprovisioning."""
+
+    btime: int
+    """Kernel boot time (epoch seconds; 0 when unknown)."""
+    host_keys: tuple[Stamped, ...] = ()
+    dhcp_leases: tuple[Stamped, ...] = ()
+    waagent: tuple[Stamped, ...] = ()
+    """Files under /var/lib/waagent (the first 50)."""
+    cloud_instances: tuple[CloudInstance, ...] = ()
+    resolv_conf: str = ""
+    """``absent``, ``symlink TARGET`` or ``file MTIME``."""
+
+    @property
+    def resolv_conf_mtime(self) -> int | None:
+        """The modification time of a regular /etc/resolv.conf (None otherwise)."""
+        words = self.resolv_conf.split()
+        if len(words) == 2 and words[0] == "file" and words[1].isdigit():
+            return int(words[1])
+        return None
+
+
+def _stamped(body: str | None) -> tuple[Stamped, ...]:
+    out = []
+    for line in (body or "").splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0].lstrip("-").isdigit():
+            out.append(Stamped(int(parts[0]), parts[1]))
+    return tuple(out)
+
+
+def parse(text: str) -> DeprovisionState:
+    """``btime=`` before the sections, then ``MTIME PATH`` lines per section, ``BIRTH
+    current|other PATH`` for cloud instances and one resolv.conf line."""
+    secs = sections(text)
+    instances = []
+    for line in (secs.get("cloud_instances") or "").splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3:
+            instances.append(CloudInstance(parts[0], parts[1] != "other", parts[2]))
+    return DeprovisionState(
+        btime=int(key_values(text.split("###", 1)[0]).get("btime", "0") or 0),
+        host_keys=_stamped(secs.get("host_keys")),
+        dhcp_leases=_stamped(secs.get("dhcp_leases")),
+        waagent=_stamped(secs.get("waagent")),
+        cloud_instances=tuple(instances),
+        resolv_conf=(secs.get("resolv_conf") or "").strip(),
+    )
+
+
+FACT = fact(
+    "deprovision_state",
+    parse,
+    needs_root=True,
+    description="timestamps of deprovisioning leftovers (host keys, leases, waagent, cloud-init)",
+)

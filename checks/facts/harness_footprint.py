@@ -1,0 +1,47 @@
+"""The ``harness_footprint`` fact: what the harness itself brought to the machine, so that the
+checks do not count it against the image (supplied by the caller, not probed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from checks.fact import supplied
+
+
+@dataclass(frozen=True)
+class HarnessFootprint:
+    """The harness's own login user and what the platform added for it."""
+
+    user: str | None = None
+    """The account the harness logs in with (its history and keys are not the image's)."""
+    added: str = ""
+    """What the platform added to the guest (an ephemeral user, key, sudoers entry), in words."""
+    users: tuple[str, ...] = ()
+    """Other accounts the harness added."""
+    settled: Mapping[str, str] = field(default_factory=dict)
+    """The states the machine settled in before the checks (cloud-init, systemd)."""
+
+    @property
+    def accounts(self) -> set[str]:
+        """Every account that belongs to the harness."""
+        return {u for u in (self.user, *self.users) if u}
+
+    def to_dict(self) -> dict[str, str | list[str] | dict[str, str] | None]:
+        """The footprint as reports record it."""
+        out: dict[str, str | list[str] | dict[str, str] | None] = {
+            "user": self.user,
+            "added": self.added,
+        }
+        if self.users:
+            out["users"] = list(self.users)
+        if self.settled:
+            out["settled"] = dict(self.settled)
+        return out
+
+
+FACT = supplied(
+    "harness_footprint",
+    HarnessFootprint,
+    description="the harness's login user and what the platform added to the guest",
+)

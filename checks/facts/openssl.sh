@@ -1,0 +1,1 @@
+openssl version 2>&1 || echo absent

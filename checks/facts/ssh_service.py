@@ -1,0 +1,45 @@
+"""The ``ssh_service`` fact: the state of the ssh/sshd systemd units and the listening TCP
+sockets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from checks.fact import fact
+from checks.parsing import sections
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """One unit as systemd reports it (empty strings: unknown or no such unit)."""
+
+    unit: str
+    enabled: str
+    """What ``systemctl is-enabled`` prints (``alias`` for an alias of the enabled unit)."""
+    active: str
+    """What ``systemctl is-active`` prints."""
+
+
+@dataclass(frozen=True)
+class SshService:
+    """The SSH server units and what listens on TCP."""
+
+    units: tuple[UnitState, ...]
+    listening: tuple[str, ...]
+    """Local addresses of listening TCP sockets (``0.0.0.0:22``, ``[::]:22``)."""
+
+
+def parse(text: str) -> SshService:
+    """Parse ``UNIT enabled=STATE active=STATE`` lines and the ``### listen`` section."""
+    units = tuple(
+        UnitState(unit, enabled, active)
+        for unit, enabled, active in re.findall(
+            r"^(\S+) enabled=(\S*) active=(\S*)", text, re.MULTILINE
+        )
+    )
+    listening = tuple((sections(text).get("listen") or "").splitlines())
+    return SshService(units=units, listening=listening)
+
+
+FACT = fact("ssh_service", parse, description="sshd unit state and listening TCP sockets")

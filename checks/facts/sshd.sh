@@ -1,0 +1,30 @@
+# grep -iE '^(clientaliveinterval|...) ' over `sshd -T` (the status is grep's: 0 when a line
+# matched) and grep -inE '^[[:space:]]*(ClientAliveInterval|Include)([[:space:]]|=)' over
+# sshd_config, both in the shell
+echo "### effective"
+SSHD=/usr/sbin/sshd; [ -x "$SSHD" ] || SSHD=/usr/bin/sshd
+if [ -x "$SSHD" ]; then
+  "$SSHD" -T 2>&1 | (
+    rc=1; l=
+    while IFS= read -r l || [ -n "$l" ]; do
+      case $l in
+        [Cc][Ll][Ii][Ee][Nn][Tt][Aa][Ll][Ii][Vv][Ee][Ii][Nn][Tt][Ee][Rr][Vv][Aa][Ll]' '*|[Cc][Ll][Ii][Ee][Nn][Tt][Aa][Ll][Ii][Vv][Ee][Cc][Oo][Uu][Nn][Tt][Mm][Aa][Xx]' '*|[Pp][Oo][Rr][Tt]' '*|[Pp][Ee][Rr][Mm][Ii][Tt][Rr][Oo][Oo][Tt][Ll][Oo][Gg][Ii][Nn]' '*|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd][Aa][Uu][Tt][Hh][Ee][Nn][Tt][Ii][Cc][Aa][Tt][Ii][Oo][Nn]' '*) printf '%s\n' "$l"; rc=0;;
+      esac
+      l=
+    done
+    exit $rc
+  )
+  echo "sshd_t_status=$?"
+else echo "sshd_absent"; fi
+echo "### main_config"
+if [ -f /etc/ssh/sshd_config ]; then
+  n=0; l=
+  while IFS= read -r l || [ -n "$l" ]; do
+    n=$((n + 1))
+    case ${l#"${l%%[![:space:]]*}"} in
+      [Cc][Ll][Ii][Ee][Nn][Tt][Aa][Ll][Ii][Vv][Ee][Ii][Nn][Tt][Ee][Rr][Vv][Aa][Ll][[:space:]=]*|[Ii][Nn][Cc][Ll][Uu][Dd][Ee][[:space:]=]*) printf '%s:%s\n' "$n" "$l";;
+    esac
+    l=
+  done </etc/ssh/sshd_config
+fi
+exit 0

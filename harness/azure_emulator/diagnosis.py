@@ -1,0 +1,145 @@
+"""What a provisioning timeline means, in words a publisher can act on.
+
+:func:`diagnose` turns a :class:`~.timeline.ProvisioningState` into a :class:`Diagnosis`: the
+outcome (provisioned, failed, still waiting, or stuck at a known step), which agent reported, the
+source the agent provisioned from, and one sentence saying what happened and what to look at.
+:func:`timeline_lines` renders the timeline for ``vmcert boot`` and the reports. Both are pure;
+the guest-written text they include (an agent's failure description) is passed through as data,
+to be escaped by whatever renders it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from harness.azure_emulator.timeline import Agent, ProvisioningState, Step
+
+
+class Outcome(StrEnum):
+    """Where provisioning stands."""
+
+    PROVISIONED = "provisioned"
+    FAILED = "failed"
+    """The agent reported ``NotReady``/``ProvisioningFailed``."""
+    NO_REQUEST = "no request"
+    NO_HEALTH_REPORT = "no health report"
+    IDS_MISMATCH = "ids mismatch"
+    WAITING = "waiting"
+
+
+class Source(StrEnum):
+    """Where the agent took the user and key from."""
+
+    MEDIA = "provisioning media"
+    """The guest ejected the CD, which the agents do after reading ``ovf-env.xml``."""
+    IMDS = "IMDS (the media was not seen read)"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    outcome: Outcome
+    agent: Agent | None
+    source: Source
+    at: float | None
+    """Seconds (from the state's origin) of the deciding event."""
+    message: str
+
+
+def provisioning_source(state: ProvisioningState) -> Source:
+    if state.media_ejected_at is not None:
+        return Source.MEDIA
+    if state.imds_calls:
+        return Source.IMDS
+    return Source.UNKNOWN
+
+
+def diagnose(state: ProvisioningState, *, final: bool) -> Diagnosis:
+    """The outcome so far; ``final`` when the deadline passed (or the guest is gone)."""
+    source = provisioning_source(state)
+    ready, failure = state.ready, state.failure
+    if ready is not None and (failure is None or ready.at < failure.at):
+        where = (
+            "from the provisioning media"
+            if source is Source.MEDIA
+            else "without the provisioning media being seen read (from IMDS, or the CD was "
+            "not ejected)"
+        )
+        return Diagnosis(
+            Outcome.PROVISIONED,
+            ready.agent,
+            source,
+            ready.at,
+            f"{ready.agent.value} reported Ready {ready.at:.1f} s after start, {where}",
+        )
+    if failure is not None:
+        text = failure.report.description or "no description"
+        return Diagnosis(
+            Outcome.FAILED,
+            failure.agent,
+            source,
+            failure.at,
+            f"{failure.agent.value} reported ProvisioningFailed: {text}",
+        )
+    mismatched = next((h for h in state.health if h.ids_match is False), None)
+    if not final:
+        return Diagnosis(Outcome.WAITING, None, source, None, "provisioning in progress")
+    if mismatched is not None:
+        return Diagnosis(
+            Outcome.IDS_MISMATCH,
+            mismatched.agent,
+            source,
+            mismatched.at,
+            f"{mismatched.agent.value} reported {mismatched.report.state.value} for another "
+            "goal state (incarnation, container or instance id differ): stale agent state "
+            "in the image (deprovision it before capture)",
+        )
+    goal = state.goal_state_fetched
+    if goal is not None:
+        return Diagnosis(
+            Outcome.NO_HEALTH_REPORT,
+            goal.agent,
+            source,
+            goal.at,
+            f"{goal.agent.value} fetched the goal state at {goal.at:.1f} s but never reported "
+            "health: the agent stopped or failed before reporting (see the serial log)",
+        )
+    if state.requests == 0:
+        return Diagnosis(
+            Outcome.NO_REQUEST,
+            None,
+            source,
+            None,
+            "the guest never contacted the WireServer or IMDS: no provisioning agent ran "
+            "(cloud-init without the Azure datasource, waagent not enabled or crashed), the "
+            "network did not come up, or the provisioning media was unreadable",
+        )
+    first = state.first_request
+    assert first is not None
+    return Diagnosis(
+        Outcome.NO_HEALTH_REPORT,
+        first.agent,
+        source,
+        first.at,
+        f"the guest made {state.requests} request(s) but never fetched the goal state nor "
+        "reported health",
+    )
+
+
+def timeline_lines(state: ProvisioningState) -> list[str]:
+    """One line per timeline event: seconds, who, what."""
+    lines = []
+    for event in state.events:
+        who = "host" if event.agent is Agent.HOST else event.agent.value
+        detail = f" {event.detail}" if event.detail and event.step is not Step.HEALTH else ""
+        lines.append(f"{event.at:7.1f} s  {who:<10}  {event.step.value}{detail}")
+        if event.step is Step.HEALTH:
+            match = next((h for h in state.health if abs(h.at - event.at) < 1e-9), None)
+            if match is not None:
+                report = match.report
+                parts = [report.state.value, report.substatus or "", report.description or ""]
+                lines[-1] += ": " + " / ".join(part for part in parts if part)[:200]
+    if state.dropped_events:
+        lines.append(f"          ({state.dropped_events} repeated events not shown)")
+    return lines
