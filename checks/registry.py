@@ -18,7 +18,7 @@ from checks.model import JSON, Check, Evaluate, Params, Severity
 from checks.policy import DEFAULT_PROFILE, PROFILES
 from images.registry import Registry
 
-CHECKS: Registry[Check] = Registry("check", "vmcert.checks")
+CHECKS: Registry[Check] = Registry("check", "vmcert.checks", builtins=lambda: load_builtin_checks())
 
 
 def _profiles(

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from checks.common import key_values
 from checks.fact import Facts
 from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
 from checks.facts.harness_footprint import HarnessFootprint
 from checks.facts.image import FACT as IMAGE
-from checks.family import parse_os_release
+from checks.facts.os_release import FACT as OS_RELEASE
+from checks.facts.uname import FACT as UNAME
 from checks.model import JSON, Check, Result
 from checks.plan import CheckPlan
 from checks.policy import Policy
@@ -168,21 +168,18 @@ class _Context:
 
 
 def _guest_identity(facts: Facts) -> dict[str, str]:
+    """The guest's OS identity for reports, from its parsed os-release and uname."""
     guest: dict[str, str] = {}
-    os_release = facts.raw.get("os_release")
+    os_release = facts.get(OS_RELEASE)
     if os_release is not None:
-        info = parse_os_release(os_release)
-        guest["os_name"] = info.get("NAME", "")
-        guest["os_distro"] = info.get("ID", "")
-        guest["os_version"] = info.get("VERSION_ID", "")
-    uname = facts.raw.get("uname")
+        guest["os_name"] = os_release.get("NAME")
+        guest["os_distro"] = os_release.id
+        guest["os_version"] = os_release.version_id
+    uname = facts.get(UNAME)
     if uname is not None:
-        kv = key_values(uname)
-        release = kv.get("release", "")
-        guest["kernel_full_version"] = release
-        guest["kernel_version"] = release.split("-")[0]
-        if kv.get("machine"):
-            guest["architecture"] = kv["machine"]
+        guest["kernel_full_version"] = uname.release
+        guest["kernel_version"] = uname.release.split("-")[0]
+        guest["architecture"] = uname.machine
     return {k: v for k, v in guest.items() if v}
 
 

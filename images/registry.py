@@ -23,10 +23,15 @@ class UnknownPluginError(LookupError):
 class Registry(Generic[T]):
     """A mapping of names to plugins of one kind (platforms, checks, reporters)."""
 
-    def __init__(self, kind: str, entry_point_group: str) -> None:
+    def __init__(
+        self, kind: str, entry_point_group: str, *, builtins: Callable[[], object] | None = None
+    ) -> None:
+        """``builtins`` imports the built-in plugins (they register themselves); it runs once,
+        before the first lookup or listing, so ``get`` finds a built-in without a prior import."""
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._items: dict[str, T] = {}
+        self._builtins = builtins
         self._entry_points_loaded = False
 
     def add(self, name: str, item: T) -> T:
@@ -49,6 +54,8 @@ class Registry(Generic[T]):
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
+        if self._builtins is not None:
+            self._builtins()
         for ep in entry_points(group=self.entry_point_group):
             if ep.name not in self._items:
                 self._items[ep.name] = ep.load()

@@ -47,7 +47,9 @@ class Reporter(ABC):
         write_text(destination, self.render(run))
 
 
-REPORTERS: Registry[type[Reporter]] = Registry("reporter", "vmcert.reporters")
+REPORTERS: Registry[type[Reporter]] = Registry(
+    "reporter", "vmcert.reporters", builtins=lambda: load_builtin_reporters()
+)
 
 
 def load_builtin_reporters() -> None:

@@ -91,7 +91,11 @@ def report_to_json(report: ImageReport) -> dict[str, JSON]:
 
 @click.command("check")
 @click.option(
-    "--platform", "platform", default="ssh", show_default=True, help="Only `ssh`: an existing host."
+    "--platform",
+    "platform",
+    default="ssh",
+    show_default=True,
+    help="A platform for a machine that exists (ssh: a host you name).",
 )
 @platform_cli_options()
 @click.option(
@@ -123,18 +127,17 @@ def check_command(
     directory: the results are printed. Exit status: 0 nothing failed (warnings allowed), 1 a
     check failed, 2 bad usage or config, 3 could not connect.
     """
-    from harness.platforms import platform_options
+    from harness.platforms import PLATFORMS, platform_options
     from harness.platforms.ssh import SshOptions
     from harness.runner import CertifyOptions, Selection, certify
 
-    if platform != "ssh":
+    if PLATFORMS.get(platform).needs_image:
         raise InputError(
             f"`vmcert check` runs against an existing host: use --platform ssh (got {platform!r}); "
             "to boot an image use `vmcert certify`"
         )
     options = platform_options(platform, platform_flags, config)
-    assert isinstance(options, SshOptions)
-    if (options.key is None) == (options.password is None):
+    if isinstance(options, SshOptions) and (options.key is None) == (options.password is None):
         raise InputError("give exactly one of --key FILE or --password")
     # configuration errors first: they must not wait behind a password prompt
     selection = Selection(
@@ -157,7 +160,7 @@ def check_command(
     if as_json:
         click.echo(json.dumps(report_to_json(report), indent=2, default=str))
     else:
-        print_table(report, f"vmcert check {options.user}@{options.host}:{options.port}")
+        print_table(report, f"vmcert check {report.path}")
     return int(ExitCode.FAILED if report.verdict == "failed" else ExitCode.OK)
 
 

@@ -126,6 +126,8 @@ class Platform(ABC):
 
     name: ClassVar[str]
     options_type: ClassVar[type[PlatformOptions]]
+    needs_image: ClassVar[bool] = True
+    """False for a platform that certifies a machine that already exists (``vmcert check``)."""
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -50,6 +50,7 @@ class SshPlatform(Platform):
 
     name = "ssh"
     options_type = SshOptions
+    needs_image = False
 
     def describe(self, options: PlatformOptions) -> str:
         opts = expect_options(options, SshOptions, self.name)
