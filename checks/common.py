@@ -7,14 +7,12 @@ from collections.abc import Iterable
 
 from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
 from checks.model import Facts
-from checks.parsing import key_values  # re-exported: harness.runner reads uname with it
 
 __all__ = [
     "BOTH",
     "ONLINE",
     "clip",
     "footprint_users",
-    "key_values",
     "version_ge",
     "version_key",
 ]

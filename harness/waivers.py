@@ -25,12 +25,10 @@ from typing import Any
 
 import yaml
 
-from checks.waivers import WaiverEntry, apply_waivers, not_run, skipped_result
+from checks.waivers import WaiverEntry
 from harness.errors import ConfigError
 
-# apply_waivers, not_run and skipped_result are re-exported for harness.runner until it judges
-# through checks.plan.CheckPlan
-__all__ = ["WaiverEntry", "apply_waivers", "load_waivers", "not_run", "skipped_result"]
+__all__ = ["WaiverEntry", "load_waivers"]
 
 _KEYS = {"check", "justification", "expires", "run"}
 

@@ -392,13 +392,20 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def slirp_reply(message_type: int, *, router: bool = True, extra: bytes = b"") -> bytes:
-    """A DHCP reply laid out like libslirp's bootp.c: a fixed 548-byte BOOTP payload."""
-    options = bytes([53, 1, message_type]) + bytes([54, 4, 168, 0, 2, 2])
+def slirp_reply(
+    message_type: int, *, restricted: bool = True, server_id: bool = True, extra: bytes = b""
+) -> bytes:
+    """A DHCP reply laid out like libslirp's bootp.c: a fixed 548-byte BOOTP payload.
+
+    With ``restrict=on`` (what vmcert runs) slirp sends neither a router nor a DNS server.
+    """
+    options = bytes([53, 1, message_type])
+    if server_id:
+        options += bytes([54, 4]) + GATEWAY_ADDRESS.packed
     options += bytes([1, 4, 254, 0, 0, 0])
-    if router:
-        options += bytes([3, 4]) + GATEWAY_ADDRESS.packed
-    options += bytes([6, 4, 168, 0, 2, 3, 51, 4, 0, 1, 0x51, 0x80]) + extra + bytes([255])
+    if not restricted:
+        options += bytes([3, 4]) + GATEWAY_ADDRESS.packed + bytes([6, 4, 168, 0, 2, 3])
+    options += bytes([51, 4, 0, 1, 0x51, 0x80]) + extra + bytes([255])
     bootp = bytes([2, 1, 6, 0]) + b"\x12\x34\x56\x78" + b"\0" * 8
     bootp += GUEST_ADDRESS.packed + IPv4Address("168.0.2.2").packed + b"\0" * 4
     bootp += bytes.fromhex("525400abcd01") + b"\0" * 10 + b"\0" * 192
@@ -415,8 +422,8 @@ def slirp_reply(message_type: int, *, router: bool = True, extra: bytes = b"") -
 
 
 def test_dhcp_offer_and_ack_gain_options_245_and_121() -> None:
-    for kind in (2, 5):
-        frame = slirp_reply(kind)
+    for kind, restricted in ((2, True), (5, True), (2, False), (5, False)):
+        frame = slirp_reply(kind, restricted=restricted)
         patched = patch_dhcp_reply(frame)
         assert patched is not None and len(patched) == len(frame)
         assert patched[:34] == frame[:34]  # Ethernet and IPv4 headers unchanged
@@ -436,7 +443,7 @@ def test_dhcp_offer_and_ack_gain_options_245_and_121() -> None:
 
 def test_other_frames_pass_untouched() -> None:
     assert patch_dhcp_reply(slirp_reply(6)) is None  # NAK
-    assert patch_dhcp_reply(slirp_reply(2, router=False)) is None
+    assert patch_dhcp_reply(slirp_reply(2, server_id=False)) is None  # no gateway known
     assert patch_dhcp_reply(slirp_reply(2, extra=bytes([245, 4, 1, 2, 3, 4]))) is None
     frame = slirp_reply(2)
     assert patch_dhcp_reply(frame[:-400]) is None  # truncated

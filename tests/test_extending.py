@@ -148,9 +148,15 @@ def test_examples_as_a_real_plugin(
     listed = _vmcert("checks", "--json", env=plugin_path)
     assert listed.returncode == 0, listed.stderr
     assert "time_sync_service" in {row["id"] for row in json.loads(listed.stdout)}
+    config = tmp_path / "vmcert.toml"  # a plugin platform's options come from its config table
+    config.write_text('[platform.localhost]\nsshd = "/nonexistent/sshd"\n')
+    refused = _vmcert("check", "--platform", "localhost", "--config", str(config), env=plugin_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "/nonexistent/sshd does not exist" in refused.stderr
+    config.write_text('[platform.localhost]\nsshd = "/usr/sbin/sshd"\nsshd-timeout = 20\n')
     checked = _vmcert(
-        "check", "--platform", "localhost", "--checks", "time_sync_service,os_arch_64bit",
-        "--json", env=plugin_path,
+        "check", "--platform", "localhost", "--config", str(config),
+        "--checks", "time_sync_service,os_arch_64bit", "--json", env=plugin_path,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     results = {r["id"]: r["status"] for r in json.loads(checked.stdout)["results"]}

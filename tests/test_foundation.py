@@ -15,7 +15,6 @@ from harness.cli import COMMANDS, cli
 from harness.errors import ExitCode
 from images.registry import Registry, UnknownPluginError
 
-
 A, B = supplied("a", int), supplied("b", int)
 
 

@@ -347,3 +347,21 @@ def test_outbox_mailer_writes_whole_files(tmp_path: Path) -> None:
     (written,) = (tmp_path / "outbox").iterdir()
     assert written.name.endswith("-contoso-vm.eml")
     assert email.message_from_bytes(written.read_bytes())["Subject"] == "hello"
+
+
+def test_certification_reports_a_missing_image_as_cpp_does(
+    settings: PublishSettings, offer_dir: Path
+) -> None:
+    from harness.publish.adapters import CoreCertifier, CoreReplicator
+    from harness.publish.stages.certification import CertificationStage
+    from harness.publish.stages.provisioning import ProvisioningStage
+
+    (offer_dir / "images/contoso-standard-1.0.0.vhd").unlink()
+    ctx = _context(settings, offer_dir / "offer.toml", {})
+    outcome = CertificationStage(CoreCertifier()).run(ctx)
+    assert getattr(outcome, "message", "").startswith(
+        "No virtual machine image was found for the plan standard (version 1.0.0): "
+    )
+    # Provisioning replicates only what Certification approved (a report per image).
+    refused = ProvisioningStage(CoreReplicator()).run(ctx)
+    assert "no certification report approves" in getattr(refused, "message", "")

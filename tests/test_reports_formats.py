@@ -14,9 +14,9 @@ import pytest
 import xmlschema
 
 from checks.model import Result, Status
-from reports.errors import ReportError
 from reports import sanitize
 from reports.base import ReportSpec, get_reporter, parse_report_spec, write_text
+from reports.errors import ReportError
 from reports.json_report import load_schema
 from reports.model import RunReport
 from tests.golden.sample import sample_run

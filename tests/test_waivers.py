@@ -10,9 +10,10 @@ import pytest
 from checks.fact import Facts
 from checks.model import Status
 from checks.registry import CHECKS, load_builtin_checks
+from checks.waivers import apply_waivers
 from harness.errors import ConfigError
 from harness.probe_runner import run_checks
-from harness.waivers import apply_waivers, load_waivers
+from harness.waivers import load_waivers
 from tests.test_probe_runner import LocalShell
 
 TODAY = dt.date(2026, 11, 24)

@@ -39,6 +39,7 @@ GUEST_ADDRESS = IPv4Address("168.0.2.15")
 """The first (and only) address slirp's DHCP server leases."""
 
 OPTION_ROUTER = 3
+OPTION_SERVER_ID = 54
 OPTION_MESSAGE_TYPE = 53
 OPTION_CLASSLESS_ROUTES = 121
 OPTION_WIRESERVER = 245
@@ -106,6 +107,7 @@ class DhcpReply:
 
     message_type: int
     router: IPv4Address | None
+    server_id: IPv4Address | None
     end: int
     """Offset of the END option in the frame."""
     udp: int
@@ -132,12 +134,13 @@ def parse_dhcp_reply(frame: bytes) -> DhcpReply | None:
         return None
     message_type = 0
     router: IPv4Address | None = None
+    server_id: IPv4Address | None = None
     has_wireserver = False
     index = options
     while index < udp_end:
         code = frame[index]
         if code == OPTION_END:
-            return DhcpReply(message_type, router, index, udp, udp_end, has_wireserver)
+            return DhcpReply(message_type, router, server_id, index, udp, udp_end, has_wireserver)
         if code == OPTION_PAD:
             index += 1
             continue
@@ -151,6 +154,8 @@ def parse_dhcp_reply(frame: bytes) -> DhcpReply | None:
             message_type = value[0]
         elif code == OPTION_ROUTER and size >= 4:
             router = IPv4Address(value[:4])
+        elif code == OPTION_SERVER_ID and size == 4:
+            server_id = IPv4Address(value)
         elif code == OPTION_WIRESERVER:
             has_wireserver = True
         index += 2 + size
@@ -162,15 +167,19 @@ def patch_dhcp_reply(frame: bytes) -> bytes | None:
 
     slirp's reply is a fixed-size BOOTP payload whose option area is mostly zero padding, so the
     options overwrite the END marker and the padding after it: the frame keeps its length, the
-    IPv4 header is unchanged and only the UDP checksum is recomputed. A reply that already has
-    option 245, has no router, or has no room is left alone.
+    IPv4 header is unchanged and only the UDP checksum is recomputed.
+
+    With ``restrict=on`` slirp sends no router (option 3) and no DNS server: the routes then go
+    via the DHCP server's own address (option 54, slirp's gateway), as Azure's go via its
+    gateway. A reply that already has option 245, names neither, or has no room is left alone.
     """
     reply = parse_dhcp_reply(frame)
     if reply is None or reply.message_type not in (DHCP_OFFER, DHCP_ACK):
         return None
-    if reply.router is None or reply.has_wireserver:
+    gateway = reply.router or reply.server_id
+    if gateway is None or reply.has_wireserver:
         return None
-    extra = azure_options(reply.router)
+    extra = azure_options(gateway)
     if reply.end + len(extra) > reply.udp_end:
         return None
     patched = bytearray(frame)

@@ -25,6 +25,8 @@ class PlanImage:
     version: str
     path: Path
     generation: int = 1
+    offer: str = ""
+    """The offer id (replication names blobs ``{offer}/{plan}/{version}.vhd``)."""
 
 
 @dataclass(frozen=True)

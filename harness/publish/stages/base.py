@@ -52,7 +52,7 @@ class StageContext:
     def plan_images(self) -> list[PlanImage]:
         """Every plan version that names a local file (URIs are reported by Certification)."""
         return [
-            PlanImage(plan.id, image.version, image.path, plan.generation)
+            PlanImage(plan.id, image.version, image.path, plan.generation, self.offer.id)
             for plan in self.offer.plans
             for image in plan.images
             if image.path is not None
