@@ -23,15 +23,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
 
 import checks.facts
 from checks.errors import CheckError
 from checks.family import FAMILIES
 from images.registry import Registry
 
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
+
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+OfflineReader: TypeAlias = "Callable[[OfflineImage], str]"
+"""Reads a fact from an image's files: returns exactly the text the fact's probe would print on
+that file tree (the same :attr:`Fact.parse` then runs); raises an ``ImageError`` (or
+:class:`checks.offline.image.OfflineError`) when the files cannot give it."""
 
 BUILTIN_PACKAGE = checks.facts.__name__
 
@@ -61,6 +69,14 @@ class Fact(Generic[T_co]):
     """Bytes of standard output kept; the rest is counted and reported as dropped."""
     needs_root: bool = False
     description: str = ""
+    offline: OfflineReader | None = None
+    """Reads the fact from the image's files without booting (None: only a running system can
+    give it; see :attr:`offline_note`)."""
+    shipped: bool = False
+    """The fact describes what the image ships and first boot rewrites (host keys, leases,
+    histories, credentials): a booting ``certify`` reads it from the image, not the machine."""
+    offline_note: str = ""
+    """Why the fact needs a running system, or how its offline reading differs from the probe."""
 
     @property
     def probed(self) -> bool:
@@ -101,9 +117,14 @@ def fact(
     needs_root: bool = False,
     description: str = "",
     package: str = BUILTIN_PACKAGE,
+    offline: OfflineReader | None = None,
+    shipped: bool = False,
+    offline_note: str = "",
 ) -> Fact[T]:
     """Define a probed fact whose shell texts are ``package``'s ``NAME.sh`` and ``NAME.FAMILY.sh``
-    files (package data next to the fact's module)."""
+    files (package data next to the fact's module). ``offline`` reads the same text from an
+    image's files (see :data:`OfflineReader`); ``shipped`` and ``offline_note`` as on
+    :class:`Fact`."""
     root = files(package)
     default = root / f"{name}.sh"
     if not default.is_file():
@@ -122,6 +143,9 @@ def fact(
         max_output=max_output,
         needs_root=needs_root,
         description=description,
+        offline=offline,
+        shipped=shipped,
+        offline_note=offline_note,
     )
 
 

@@ -282,7 +282,11 @@ def _attempt(
         work = None if image_dir is None else image_dir / f"attempt{attempt}"
         if work is not None:
             work.mkdir(parents=True, exist_ok=True)
-        context = BootContext(run_dir=work, cancel=ctx.cancel)
+
+        def notify(note: str) -> None:
+            ctx.event(shown, Phase.NOTICE, note)
+
+        context = BootContext(run_dir=work, cancel=ctx.cancel, notify=notify)
         machine = ctx.platform.boot(candidate, ctx.platform_options, context)
         with ctx.lock:
             ctx.machines[id(machine)] = machine  # Machine is an unhashable dataclass

@@ -451,7 +451,7 @@ def test_other_frames_pass_untouched() -> None:
     assert patch_dhcp_reply(frame[:12] + b"\x86\xdd" + frame[14:]) is None  # IPv6
     ports_swapped = frame[:34] + struct.pack("!HH", 68, 67) + frame[38:]
     assert patch_dhcp_reply(ports_swapped) is None  # client → server
-    no_room = slirp_reply(2, extra=bytes([12, 250]) + b"h" * 250)
+    no_room = slirp_reply(2, extra=bytes([12, 250]) + b"h" * 250 + bytes([15, 20]) + b"d" * 20)
     assert patch_dhcp_reply(no_room) is None
 
 

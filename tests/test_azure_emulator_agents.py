@@ -255,9 +255,13 @@ def test_waagent_detects_the_protocol_and_reports_ready(
     assert state.counts[Step.CONFIG] == 3  # hosting environment, shared, extensions
 
 
-def test_waagent_finds_the_wireserver_in_the_patched_dhcp_reply(agents: Path) -> None:
+@pytest.mark.parametrize("restricted", [True, False])
+def test_waagent_finds_the_wireserver_in_the_patched_dhcp_reply(
+    agents: Path, restricted: bool
+) -> None:
     for kind in (2, 5):
-        patched = patch_dhcp_reply(slirp_reply(kind))
+        original = slirp_reply(kind, restricted=restricted)
+        patched = patch_dhcp_reply(original)
         assert patched is not None
         bootp = patched[14 + 20 + 8 :]
         result = in_agent(
@@ -266,12 +270,14 @@ def test_waagent_finds_the_wireserver_in_the_patched_dhcp_reply(agents: Path) ->
             import json
             from azurelinuxagent.common.dhcp import parse_dhcp_resp
             endpoint, gateway, routes = parse_dhcp_resp(bytearray({bootp!r}))
-            unpatched = parse_dhcp_resp(bytearray({slirp_reply(kind)[42:]!r}))
+            unpatched = parse_dhcp_resp(bytearray({original[42:]!r}))
             print(json.dumps({{"endpoint": endpoint, "gateway": gateway,
                                "unpatched": unpatched[0]}}))
             """,
         )
-        assert result == {"endpoint": "168.63.129.16", "gateway": "168.0.2.2", "unpatched": None}
+        # restrict=on: slirp sends no router; the patch adds routes (121), not a router (3)
+        gateway = None if restricted else "168.0.2.2"
+        assert result == {"endpoint": "168.63.129.16", "gateway": gateway, "unpatched": None}
 
 
 def test_cloud_init_reads_the_added_routes_and_wireserver(agents: Path) -> None:

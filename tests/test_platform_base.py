@@ -43,14 +43,15 @@ def test_booted_destroys_once_on_success_and_error() -> None:
     assert platform.teardowns == 3
 
 
-def test_keep_leaves_machine_and_prints_access(capsys: pytest.CaptureFixture[str]) -> None:
+def test_keep_leaves_machine_and_tells_how_to_reach_it() -> None:
     platform = _Recorder()
-    with platform.booted(None, context=BootContext(keep=True)) as machine:
+    notes: list[str] = []
+    with platform.booted(None, context=BootContext(keep=True, notify=notes.append)) as machine:
         machine.key_path = Path("/run/key")
         machine.port = 40022
     assert platform.teardowns == 0
-    err = capsys.readouterr().err
-    assert "ssh -p 40022 -i /run/key" in err and "u@127.0.0.1" in err
+    told = "\n".join(notes)  # the platform tells its caller; only the CLI prints
+    assert "ssh -p 40022 -i /run/key" in told and "u@127.0.0.1" in told
 
 
 def test_signals_held_during_teardown() -> None:

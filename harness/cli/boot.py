@@ -55,7 +55,7 @@ def boot_command(
         raise InputError("vmcert boot: IMAGE is required with --platform qemu")
     # only the disk's head is read: booting needs its driver and generation, not an inspection
     candidate = DiskFile.probe(image) if image is not None else None
-    context = BootContext(run_dir=run_dir, console_echo=console, keep=keep)
+    context = BootContext(run_dir=run_dir, console_echo=console, keep=keep, notify=notice)
     started = time.monotonic()
     with platform.booted(candidate, options, context) as machine:
         ready = time.monotonic() - started

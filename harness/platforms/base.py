@@ -21,12 +21,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from harness.console import notice
 from harness.errors import InfraError, InputError
 from harness.platforms.machine import (
     DEFAULT_SETTLE_TIMEOUT,
@@ -115,6 +114,10 @@ class BootContext:
     """Leave the machine running after use (:meth:`Platform.booted` prints how to reach it)."""
     serial_log_to: Path | None = None
     """Copy the serial log here when the machine is destroyed (the run dir itself is removed)."""
+    notify: Callable[[str], None] = field(default=lambda _message: None)
+    """Receives one-line notes for the user (TCG instead of KVM, QEMU started, how to reach a
+    kept machine); the platform never prints itself. The CLI shows them, a library caller may
+    keep them or drop them (the default)."""
 
 
 class Platform(ABC):
@@ -161,10 +164,10 @@ class Platform(ABC):
             yield machine
         finally:
             if ctx.keep:
-                notice(f"kept running; reach it with: {machine.access_hint()}")
+                ctx.notify(f"kept running; reach it with: {machine.access_hint()}")
                 stop = machine.facts.get("stop_hint")
                 if stop:
-                    notice(f"stop it with: {stop}")
+                    ctx.notify(f"stop it with: {stop}")
             else:
                 machine.destroy()
 

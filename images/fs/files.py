@@ -36,7 +36,8 @@ from images.fs.fstab import FstabEntry, match_spec, parse_fstab
 from images.fs.limits import Limits
 from images.fs.model import Backend, DirEntry, FileStat, FileType, Mount, RawStat, VolumeInfo
 from images.fs.tsk import TskBackend
-from images.fs.volumes import FoundVolume, by_id, find_volumes
+from images.fs.volumes import FoundVolume, by_id, find_volumes_in
+from images.partitions import PartitionTable, read_partition_table
 from images.fs.yal import XfsBackend
 
 _ROOT_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs"})
@@ -107,8 +108,11 @@ class ImageFiles:
         limits: Limits,
         backends: dict[str, Backend] | None = None,
         owns_disk: bool = True,
+        partition_table: PartitionTable | None = None,
     ) -> None:
         self.image = disk.name
+        self.partition_table = partition_table
+        """The disk's partition table (``kind`` ``none`` for a whole-disk file system)."""
         self.limits = limits
         self._disk, self._owns_disk = disk, owns_disk
         self._found = list(volumes)
@@ -163,8 +167,20 @@ class ImageFiles:
         vid = volume if by_id(self._found, volume) is not None else f"lvm:{volume}"
         self.backend(vid)
         return ImageFiles(
-            self._disk, self._found, vid, (), self._notes, self.limits, self._backends, False
+            self._disk,
+            self._found,
+            vid,
+            (),
+            self._notes,
+            self.limits,
+            self._backends,
+            False,
+            self.partition_table,
         )
+
+    def read_disk(self, offset: int, length: int) -> bytes:
+        """Raw bytes of the virtual disk (the boot sector, say), at most 1 MiB per call."""
+        return self._disk.read(offset, min(length, 1024 * 1024))
 
     # -- path resolution -------------------------------------------------------------------------
 
@@ -341,6 +357,18 @@ class ImageFiles:
                 f"{self._where(parts)}: {stat.size} bytes, over the {limit}-byte read limit"
             )
         return self.backend(loc.volume).read(loc.node, 0, min(stat.size, limit))
+
+    def read_at(self, path: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes (at most :attr:`Limits.max_read_bytes`) of the regular file at
+        ``path`` from ``offset``: reads a big file piece by piece; short or empty at its end."""
+        parts, loc = self._resolve(path, True)
+        stat = self._raw_stat(loc)
+        if stat.type is not FileType.FILE:
+            raise ImagePathError(f"{self._where(parts)}: not a regular file ({stat.type})")
+        length = min(length, self.limits.max_read_bytes, stat.size - offset)
+        if offset < 0 or length <= 0:
+            return b""
+        return self.backend(loc.volume).read(loc.node, offset, length)
 
     def read_text(self, path: str, max_bytes: int | None = None, *, truncate: bool = False) -> str:
         """:meth:`read_file` decoded as UTF-8 (undecodable bytes replaced)."""
@@ -522,7 +550,8 @@ def open_filesystems(
     limits = limits or Limits()
     disk = VirtualDisk(path)
     try:
-        found, notes = find_volumes(disk)
+        table = read_partition_table(disk.read, disk.size, disk.name)
+        found, notes = find_volumes_in(disk, table)
         backends: dict[str, Backend] = {}
         candidates: list[str] = []
         for volume in found:
@@ -551,7 +580,7 @@ def open_filesystems(
             raise NoRootFilesystemError(
                 f"{disk.name}: no Linux root file system found (volumes: {seen})"
             )
-        files = ImageFiles(disk, found, candidates[0], (), notes, limits, backends)
+        files = ImageFiles(disk, found, candidates[0], (), notes, limits, backends, True, table)
         entries, note = _read_fstab(files)
         if note:
             notes.append(note)
@@ -566,7 +595,9 @@ def open_filesystems(
                 f"several Linux roots ({', '.join(candidates)}); using {files.root_volume}"
             )
         mounts = _mounts(entries, found, files.root_volume, notes)
-        return ImageFiles(disk, found, files.root_volume, mounts, notes, limits, backends)
+        return ImageFiles(
+            disk, found, files.root_volume, mounts, notes, limits, backends, True, table
+        )
     except BaseException:
         disk.close()
         raise

@@ -11,7 +11,7 @@ from images.fs.disk import Slice, VirtualDisk
 from images.fs.errors import FilesystemError
 from images.fs.lvm import PhysicalVolume, VolumeGroups
 from images.fs.model import Source, VolumeInfo
-from images.partitions import Partition, read_partition_table
+from images.partitions import Partition, PartitionTable, read_partition_table
 
 READABLE = frozenset({"ext2", "ext3", "ext4", "xfs", "vfat"})
 _STATUS = {
@@ -93,8 +93,14 @@ def _partuuid(part: Partition, disk_signature: int) -> str:
 
 def find_volumes(disk: VirtualDisk) -> tuple[list[FoundVolume], list[str]]:
     """Every partition (or the whole disk) and every LVM LV, with notes on what was skipped."""
+    return find_volumes_in(disk, read_partition_table(disk.read, disk.size, disk.name))
+
+
+def find_volumes_in(
+    disk: VirtualDisk, table: PartitionTable
+) -> tuple[list[FoundVolume], list[str]]:
+    """:func:`find_volumes` with the disk's partition table already read."""
     name = disk.name
-    table = read_partition_table(disk.read, disk.size, name)
     found: list[FoundVolume] = []
     notes: list[str] = [f"partition table: {p}" for p in table.problems]
     if table.kind == "none":

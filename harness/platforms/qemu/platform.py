@@ -22,10 +22,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.accel import OVMF_CODE, OVMF_VARS, QEMU, Accel, choose_accel
-from harness.console import notice
 from harness.errors import InfraError, InputError, Interrupted
 from harness.keys import generate_keypair
 from harness.platforms.base import (
@@ -68,7 +68,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _pause(phase: str) -> None:
+def _pause(phase: str, notify: Callable[[str], None]) -> None:
     """Test hook: ``VMCERT_TEST_PAUSE=<phase>:<seconds>`` sleeps at a phase boundary.
 
     The interrupt tests use it to deliver SIGINT at a known phase; it does nothing otherwise.
@@ -76,7 +76,7 @@ def _pause(phase: str) -> None:
     spec = os.environ.get("VMCERT_TEST_PAUSE", "")
     name, _, seconds = spec.partition(":")
     if name == phase and seconds:
-        notice(f"test pause at {phase} for {seconds} s")
+        notify(f"test pause at {phase} for {seconds} s")
         time.sleep(float(seconds))
 
 
@@ -156,7 +156,7 @@ def _boot(
     gen = generation(options, candidate)
     accel = choose_accel(options.accel)
     if accel.name == "tcg" and options.accel == "auto":
-        notice(accel.reason)
+        context.notify(accel.reason)
     files = run.files
     proc = subprocess.run(
         overlay_argv(candidate, files), capture_output=True, text=True, check=False
@@ -173,18 +173,18 @@ def _boot(
             raise InfraError(f"UEFI firmware {OVMF_CODE} missing; install ovmf")
         shutil.copyfile(OVMF_VARS, files.ovmf_vars)
     prepare_s = time.monotonic() - started_prepare
-    _pause("before-qemu")
+    _pause("before-qemu", context.notify)
 
     timeout = options.boot_timeout
     if timeout is None:
         timeout = DEFAULT_BOOT_TIMEOUT * accel.timeout_scale
     port = _start(candidate, options, context, accel, run)
-    notice(
+    context.notify(
         f"QEMU started (pid {run.process.pid if run.process else '?'}, {accel.name}, "
         f"gen {gen}, {candidate.qemu_driver}); waiting up to {timeout:.0f} s for SSH on "
         f"127.0.0.1:{port}"
     )
-    _pause("waiting-for-ssh")
+    _pause("waiting-for-ssh", context.notify)
     try:
         session = wait_for_ssh(
             "127.0.0.1",
