@@ -134,15 +134,22 @@ def probe_kvm(timeout: float = 10.0) -> tuple[bool, str]:
             proc.wait()
 
 
-def _cache_file() -> Path:
+KVM_DEVICE = Path("/dev/kvm")
+
+
+def verdict_cache_file() -> Path:
+    """Where this host boot's KVM verdict is cached (one file per boot id)."""
     return Path(platformdirs.user_cache_dir("vmcert")) / f"kvm-verdict-{host_boot_id()}.json"
 
 
-def kvm_verdict(*, refresh: bool = False) -> tuple[bool, str]:
-    """Whether KVM runs guests on this host, probing once per host boot."""
-    if not kvm_device_usable():
-        return False, "/dev/kvm cannot be opened"
-    cache = _cache_file()
+def kvm_verdict(
+    *, refresh: bool = False, device: Path = KVM_DEVICE, cache: Path | None = None
+) -> tuple[bool, str]:
+    """Whether KVM runs guests on this host, probing once per host boot (``cache``: the verdict
+    file, default :func:`verdict_cache_file`)."""
+    if not kvm_device_usable(device):
+        return False, f"{device} cannot be opened"
+    cache = cache if cache is not None else verdict_cache_file()
     if not refresh:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             data = json.loads(cache.read_text())
@@ -154,17 +161,22 @@ def kvm_verdict(*, refresh: bool = False) -> tuple[bool, str]:
     return works, reason
 
 
-def choose_accel(requested: str = "auto") -> Accel:
-    """Resolve ``auto``/``kvm``/``tcg`` to an :class:`Accel` (``kvm`` and ``tcg`` are honoured)."""
+def choose_accel(
+    requested: str = "auto", *, device: Path = KVM_DEVICE, cache: Path | None = None
+) -> Accel:
+    """Resolve ``auto``/``kvm``/``tcg`` to an :class:`Accel` (``kvm`` and ``tcg`` are honoured).
+
+    ``device`` and ``cache`` name the KVM device and the verdict file (tests point them at files
+    of their own)."""
     if requested not in CHOICES:
         raise InputError(f"unknown acceleration {requested!r}; use one of {', '.join(CHOICES)}")
     if requested == "tcg":
         return tcg("TCG requested")
     if requested == "kvm":
-        if not kvm_device_usable():
-            raise InputError("--accel kvm: /dev/kvm cannot be opened; use --accel tcg or auto")
+        if not kvm_device_usable(device):
+            raise InputError(f"--accel kvm: {device} cannot be opened; use --accel tcg or auto")
         return kvm("KVM requested")
-    works, reason = kvm_verdict()
+    works, reason = kvm_verdict(device=device, cache=cache)
     if works:
         return kvm(reason)
     return tcg(f"KVM not usable: {reason}. Using TCG, timeouts x{TCG_TIMEOUT_SCALE:g}")

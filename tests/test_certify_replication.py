@@ -12,7 +12,7 @@ from checks.model import Result, Status
 from harness.errors import InputError
 from harness.replication.azurite import Azurite
 from harness.replication.blob import blob_client
-from harness.replication.certify_hook import ReplicationStep
+from harness.cli.certify_replication import ReplicationStep
 from images.extents import sparse_digest
 from reports.model import ImageReport, RunReport
 from tests.test_replication import make_image, write_config

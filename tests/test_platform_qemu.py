@@ -150,28 +150,30 @@ def test_seed_iso_has_cidata_label_and_user(tmp_path: Path) -> None:
     assert not (tmp_path / "seed").exists()  # the staging directory is gone
 
 
-def test_accel_choice_and_cached_verdict(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_accel_choice_and_cached_verdict(tmp_path: Path) -> None:
     assert accel.choose_accel("tcg").qemu_args == ["-accel", "tcg", "-cpu", "max"]
     assert accel.choose_accel("tcg").timeout_scale == accel.TCG_TIMEOUT_SCALE
     with pytest.raises(InputError):
         accel.choose_accel("hvf")
     # the verdict is cached per host boot id: a cached "works" is trusted without probing
-    monkeypatch.setattr(accel, "_cache_file", lambda: tmp_path / "verdict.json")
-    monkeypatch.setattr(accel, "kvm_device_usable", lambda device=None: True)
-    (tmp_path / "verdict.json").write_text(json.dumps({"works": True, "reason": "probe ok"}))
-    chosen = accel.choose_accel("auto")
+    device = tmp_path / "kvm"  # a file that opens read-write, as a usable /dev/kvm does
+    device.write_bytes(b"")
+    cache = tmp_path / "verdict.json"
+    cache.write_text(json.dumps({"works": True, "reason": "probe ok"}))
+    chosen = accel.choose_accel("auto", device=device, cache=cache)
     assert chosen.name == "kvm" and "cached" in chosen.reason
-    (tmp_path / "verdict.json").write_text(json.dumps({"works": False, "reason": "probe failed"}))
-    chosen = accel.choose_accel("auto")
+    cache.write_text(json.dumps({"works": False, "reason": "probe failed"}))
+    chosen = accel.choose_accel("auto", device=device, cache=cache)
     assert chosen.name == "tcg" and "probe failed" in chosen.reason
     assert accel.host_boot_id() == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert accel.verdict_cache_file().name == f"kvm-verdict-{accel.host_boot_id()}.json"
 
 
-def test_kvm_unusable_without_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(accel, "kvm_device_usable", lambda device=None: False)
-    assert accel.choose_accel("auto").name == "tcg"
-    with pytest.raises(InputError, match="/dev/kvm"):
-        accel.choose_accel("kvm")
+def test_kvm_unusable_without_device(tmp_path: Path) -> None:
+    missing = tmp_path / "no-kvm"
+    assert accel.choose_accel("auto", device=missing, cache=tmp_path / "v.json").name == "tcg"
+    with pytest.raises(InputError, match="no-kvm cannot be opened"):
+        accel.choose_accel("kvm", device=missing)
 
 
 def test_registry_has_builtins() -> None:

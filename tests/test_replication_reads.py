@@ -21,7 +21,7 @@ from checks.model import Status
 from harness.errors import InputError
 from harness.replication import replicate_image
 from harness.replication.azurite import Azurite
-from harness.replication.certify_hook import ReplicationStep
+from harness.cli.certify_replication import ReplicationStep
 from harness.replication.config import StorageConfig
 from images.candidate import Candidate, load_candidate
 from images.extents import sparse_digest

@@ -4,9 +4,13 @@ authorized_keys entry of root and the /home users."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,53 @@ def parse(text: str) -> Accounts:
     return Accounts(tuple(shadow), tuple(keys))
 
 
+def read_offline(image: OfflineImage) -> str:
+    """What ``accounts.sh`` prints, from the image's /etc/shadow, passwd and home directories."""
+    out = ["### shadow"]
+    if image.is_file("/etc/shadow"):
+        for line in image.lines("/etc/shadow"):
+            fields = line.split(":", 2)
+            user, secret = fields[0], fields[1] if len(fields) > 1 else ""
+            if secret == "":
+                state = "empty"
+            elif secret[0] in "!*" or secret == "x":
+                state = "locked"
+            else:
+                state = "hash"
+            out.append(f"{user} {state}")
+    out.append("### authorized_keys")
+    found: list[str] = []
+    for pattern in (
+        "/root/.ssh/authorized_keys",
+        "/root/.ssh/authorized_keys2",
+        "/home/*/.ssh/authorized_keys",
+        "/home/*/.ssh/authorized_keys2",
+    ):
+        for path in image.glob(pattern):
+            stat = image.stat(path)
+            if stat is not None and stat.size > 0:  # [ -s ]
+                found.append(path)
+    for path in found:
+        link = image.stat(path, follow=False)
+        if link is None or not image.is_file(path):
+            continue
+        owner = image.owner(link)
+        for line in image.lines(path):
+            text = line.lstrip(" \t\n\r\v\f")
+            if text == "" or text.startswith("#"):
+                continue
+            stub = (
+                'command="echo' in text and "Please login as" in text.split('command="echo', 1)[1]
+            )
+            out.append(f"{path} {owner} {'stub' if stub else 'key'}")
+    return "\n".join(out) + "\n"
+
+
 FACT = fact(
     "accounts",
     parse,
     needs_root=True,
     description="password state per account (never the hash) and authorized_keys entries",
+    offline=read_offline,
+    shipped=True,
 )

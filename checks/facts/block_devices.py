@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import key_values, sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 _COLUMNS = ("NAME", "TYPE", "FSTYPE", "MOUNTPOINT", "PARTTYPE")
 """The columns the probe asks lsblk for (``-o``); lsblk prints each on every row."""
@@ -70,9 +74,80 @@ def parse(text: str) -> BlockDevices:
     )
 
 
+_LSBLK_FSTYPE = {"lvm2": "LVM2_member", "luks": "crypto_LUKS", "none": ""}
+
+
+def _mapper(name: str) -> str:
+    vg, _, lv = name.partition("/")
+    return "/dev/mapper/" + vg.replace("-", "--") + "-" + lv.replace("-", "--")
+
+
+def read_offline(image: OfflineImage) -> str:
+    """The OS disk as a booted guest's ``lsblk`` would show it, from the partition table, the
+    volumes found and the image's fstab: the disk is named ``sda`` (Azure's SCSI controller),
+    mount points are where the fstab (and ``/``) put them, swap the fstab names is ``[SWAP]``."""
+    from checks.offline.image import OfflineError
+    from images.fs.fstab import match_spec, parse_fstab
+
+    files = image.files
+    table = files.partition_table
+    if table is None:
+        raise OfflineError("the image's partition table was not read")
+    infos = {v.id: v for v in files.volumes}
+    mounts = {m.volume: m.path for m in files.mounts}
+    mounts[files.root_volume] = "/"
+    if image.is_file("/etc/fstab"):
+        for entry in parse_fstab(image.read_text("/etc/fstab")):
+            if entry.fstype == "swap":
+                volume = match_spec(entry.spec, list(infos.values()), files.root_volume)
+                if volume is not None:
+                    mounts.setdefault(volume.id, "[SWAP]")
+
+    def row(name: str, kind: str, vid: str, parttype: str) -> str:
+        info = infos.get(vid)
+        fstype = "" if info is None else _LSBLK_FSTYPE.get(info.filesystem, info.filesystem)
+        mountpoint = mounts.get(vid, "")
+        return (
+            f'NAME="{name}" TYPE="{kind}" FSTYPE="{fstype}" MOUNTPOINT="{mountpoint}" '
+            f'PARTTYPE="{parttype}"'
+        )
+
+    names = {"disk": "/dev/sda"}
+    rows = [row("/dev/sda", "disk", "disk", "")]
+    lvs = [v for v in infos if v.startswith("lvm:")]
+    for part in table.partitions:
+        vid = f"p{part.index}"
+        names[vid] = f"/dev/sda{part.index}"
+        parttype = part.type_id.lower()
+        rows.append(row(names[vid], "part", vid, parttype))
+        if infos.get(vid) is not None and infos[vid].filesystem == "lvm2":
+            for lv in sorted(lvs):
+                names[lv] = _mapper(lv[4:])
+                rows.append(row(names[lv], "lvm", lv, ""))
+    if table.kind == "none":
+        for lv in sorted(lvs):
+            names[lv] = _mapper(lv[4:])
+            rows.append(row(names[lv], "lvm", lv, ""))
+    root = infos[files.root_volume]
+    return (
+        "\n".join(
+            [
+                f"root_source={names.get(files.root_volume, '')}",
+                f"root_fstype={root.filesystem}",
+                "os_disk=sda",
+                "### lsblk",
+                *rows,
+            ]
+        )
+        + "\n"
+    )
+
+
 FACT = fact(
     "block_devices",
     parse,
     needs_root=True,
     description="root filesystem source, the OS disk and its partitions/LVs (lsblk -P)",
+    offline=read_offline,
+    offline_note="predicted from the partition table, volumes and fstab; the disk is named sda",
 )

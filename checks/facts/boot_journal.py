@@ -37,4 +37,5 @@ FACT = fact(
     timeout=20,
     max_output=128 * 1024,
     description="fail/error/warning lines of this boot's journal (or syslog/messages)",
+    offline_note="the journal of a boot: the image has no boot of its own",
 )

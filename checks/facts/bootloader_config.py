@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,42 @@ def parse(text: str) -> BootloaderConfig:
     )
 
 
+_KERNEL_LINE = re.compile(
+    r"^[ \t\r\f\v]*(linux|linuxefi|kernel|append|APPEND|options|kernelopts|"
+    r"GRUB_CMDLINE_LINUX[A-Z_]*|set[ \t\r\f\v]+kernelopts)([^A-Za-z0-9_]|$)"
+)
+_FILES = (
+    "/etc/default/grub",
+    "/etc/default/grub.d/*.cfg",
+    "/boot/grub/grub.cfg",
+    "/boot/grub2/grub.cfg",
+    "/boot/grub2/grubenv",
+    "/boot/grub/menu.lst",
+    "/boot/efi/EFI/*/grub.cfg",
+    "/boot/extlinux/extlinux.conf",
+    "/boot/syslinux/syslinux.cfg",
+    "/boot/loader/entries/*.conf",
+)
+
+
+def read_offline(image: OfflineImage) -> str:
+    """``### path`` and the kernel command-line lines (cut at 2000 bytes) of every boot-loader
+    file the probe looks at, in its order."""
+    out = []
+    for path in (p for pattern in _FILES for p in image.glob(pattern)):
+        if not image.is_file(path):
+            continue
+        out.append(f"### {path}")
+        for line in image.lines(path):
+            if _KERNEL_LINE.search(line):
+                out.append(line.encode()[:2000].decode("utf-8", "replace"))
+    return "".join(f"{line}\n" for line in out)
+
+
 FACT = fact(
     "bootloader_config",
     parse,
     needs_root=True,
     description="kernel command lines configured in grub/extlinux/BLS files (only those lines)",
+    offline=read_offline,
 )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -32,4 +36,15 @@ def parse(text: str) -> Cmdline:
     return Cmdline(text=stripped, params=tuple(stripped.split()))
 
 
-FACT = fact("cmdline", parse, description="the running kernel's command line")
+def read_offline(image: OfflineImage) -> str:
+    """The command line the default boot entry gives the kernel (:mod:`checks.offline.boot`)."""
+    return image.boot.cmdline + "\n"
+
+
+FACT = fact(
+    "cmdline",
+    parse,
+    description="the running kernel's command line",
+    offline=read_offline,
+    offline_note="what /proc/cmdline shows on a boot of the default boot entry",
+)

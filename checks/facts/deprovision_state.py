@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import key_values, sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,72 @@ def parse(text: str) -> DeprovisionState:
     )
 
 
+_LEASE_DIRS = (
+    "/var/lib/dhcp",
+    "/var/lib/dhclient",
+    "/var/lib/dhcpcd",
+    "/var/lib/dhcpcd5",
+    "/var/lib/NetworkManager",
+    "/var/lib/wicked",
+)
+
+
+def read_offline(image: OfflineImage) -> str:
+    """The leftovers ``deprovision_state.sh`` looks for, as the image ships them.
+
+    ``btime`` is the time of the reading: everything in the image predates any boot of it. No
+    cloud-init instance is ``current`` (no boot has happened), so an instance directory in the
+    image is always a leftover of the machine it was captured from."""
+
+    def mtime(path: str) -> int | None:
+        found = image.stat(path, follow=False)  # stat without -L
+        return None if found is None else (found.mtime or 0)
+
+    def stamped(paths: list[str]) -> list[str]:
+        return [f"{m} {p}" for p in paths if (m := mtime(p)) is not None]
+
+    host_keys = [p for p in image.glob("/etc/ssh/ssh_host_*key") if image.exists(p)]
+    leases: list[str] = []
+    for directory in _LEASE_DIRS:
+        if not image.is_dir(directory):
+            continue
+        for path in [*image.glob(f"{directory}/*"), *image.glob(f"{directory}/.*")]:
+            name = path.rsplit("/", 1)[1]
+            lease = "lease" in name or name.endswith(".info")
+            if lease and image.is_file(path) and not image.is_link(path):
+                leases.append(path)
+    agent = (
+        list(image.walk_files("/var/lib/waagent", 50)) if image.is_dir("/var/lib/waagent") else []
+    )
+    instances = [p for p in image.glob("/var/lib/cloud/instances/*") if image.is_dir(p)]
+    if image.is_link("/etc/resolv.conf"):
+        resolv = f"symlink {image.read_link('/etc/resolv.conf')}"
+    elif image.exists("/etc/resolv.conf"):
+        resolv = f"file {mtime('/etc/resolv.conf')}"
+    else:
+        resolv = "absent"
+    out = [
+        f"btime={image.now}",
+        "### host_keys",
+        *stamped(host_keys),
+        "### dhcp_leases",
+        *stamped(leases),
+        "### waagent",
+        *stamped(agent),
+        "### cloud_instances",
+        *(f"0 other {p}" for p in instances),
+        "### resolv_conf",
+        resolv,
+    ]
+    return "\n".join(out) + "\n"
+
+
 FACT = fact(
     "deprovision_state",
     parse,
     needs_root=True,
     description="timestamps of deprovisioning leftovers (host keys, leases, waagent, cloud-init)",
+    offline=read_offline,
+    shipped=True,
+    offline_note="presence alone: everything the image ships predates its first boot",
 )

@@ -33,4 +33,5 @@ FACT = fact(
     needs_root=True,
     max_output=128 * 1024,
     description="serial-console lines and fail/error/warning lines of the kernel log",
+    offline_note="the kernel log exists only while a kernel runs",
 )

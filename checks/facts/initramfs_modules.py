@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import key_values, sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,60 @@ def parse(text: str) -> InitramfsModules:
     )
 
 
+_HV = re.compile(r"/hv_(vmbus|storvsc|netvsc)\.ko")
+
+
+def _listing(image: OfflineImage, path: str) -> list[str]:
+    """The Hyper-V entries of the initramfs at ``path``, listed until vmbus and storvsc were
+    both seen (as the probe's ``awk ... exit`` stops the listing)."""
+    from checks.offline.initramfs import list_names
+
+    size = image.stat(path)
+    if size is None:
+        return []
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def read(offset: int, length: int) -> bytes:
+        return image.files.read_at(path, offset, length)
+
+    for name in list_names(read, size.size, image.tick):
+        m = _HV.search(name)
+        if m:
+            out.append(name)
+            seen.add(m.group(1))
+            if {"vmbus", "storvsc"} <= seen:
+                break
+    return out
+
+
+def read_offline(image: OfflineImage) -> str:
+    """The default boot kernel's release, its Hyper-V built-ins and the Hyper-V modules in its
+    initramfs (listed by reading the cpio archives; names only, also where the probe would use
+    ``lsinitrd``'s long listing)."""
+    from checks.offline.kernel import kernel_info
+
+    release = kernel_info(image).release
+    out = [f"release={release}", "### builtin"]
+    builtin = f"/lib/modules/{release}/modules.builtin"
+    if image.is_file(builtin):
+        out += [ln for ln in image.lines(builtin) if _HV.search(ln)]
+    out.append("### initramfs")
+    debian_image = f"/boot/initrd.img-{release}"
+    if image.command("lsinitramfs") and image.is_file(debian_image):
+        out.append(f"image={debian_image}")
+        out += _listing(image, debian_image)
+    elif image.command("lsinitrd"):
+        out.append("image=lsinitrd")
+        for path in (f"/boot/initramfs-{release}.img", f"/lib/modules/{release}/initrd"):
+            if image.is_file(path):
+                out += _listing(image, path)
+                break
+    else:
+        out.append("image=none")
+    return "\n".join(out) + "\n"
+
+
 FACT = fact(
     "initramfs_modules",
     parse,
@@ -51,4 +110,6 @@ FACT = fact(
     description=(
         "Hyper-V modules built into the kernel or present in the running kernel's initramfs"
     ),
+    offline=read_offline,
+    offline_note="the default boot kernel's initramfs, listed directly (names only)",
 )

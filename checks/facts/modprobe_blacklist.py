@@ -4,8 +4,12 @@ redirect their loading (``install``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,36 @@ def parse(text: str) -> ModprobeBlacklist:
     return ModprobeBlacklist(tuple(found))
 
 
+def read_offline(image: OfflineImage) -> str:
+    """``path:line`` of the modprobe.d lines that blacklist or redirect udf/vfat."""
+    from checks.offline.image import SPACE, ltrim
+
+    dirs = ["/etc/modprobe.d", "/run/modprobe.d", "/usr/lib/modprobe.d"]
+    if image.real_dir("/lib/modprobe.d") != "/usr/lib/modprobe.d":
+        dirs.append("/lib/modprobe.d")
+    out = []
+    for directory in dirs:
+        if not image.is_dir(directory):
+            continue
+        for path in image.glob(f"{directory}/*.conf"):
+            if not image.is_file(path):
+                continue
+            for line in image.lines(path):
+                text = ltrim(line)
+                for word in ("blacklist", "install"):
+                    if text.startswith(word) and text[len(word) : len(word) + 1] in tuple(SPACE):
+                        rest = ltrim(text[len(word) :])
+                        module = rest[:3] if rest.startswith("udf") else rest[:4]
+                        after = rest[len(module) : len(module) + 1]
+                        if module in ("udf", "vfat") and (after == "" or after in SPACE):
+                            out.append(f"{path}:{line}\n")
+                        break
+    return "".join(out)
+
+
 FACT = fact(
     "modprobe_blacklist",
     parse,
     description="modprobe.d lines that blacklist or redirect udf/vfat",
+    offline=read_offline,
 )

@@ -41,4 +41,5 @@ FACT = fact(
     description=(
         "default route, IPv4 addresses (dynamic = DHCP), persistent-net rules, config files"
     ),
+    offline_note="addresses and routes come from DHCP on a running system",
 )

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 _VERSION = re.compile(r"\d+(?:\.\d+)+[a-z]?")
 
@@ -33,4 +37,48 @@ def parse(text: str) -> Openssl:
     return Openssl(text=stripped, version=m.group(0) if m else None)
 
 
-FACT = fact("openssl", parse, description="openssl version")
+_VERSION_TEXT = re.compile(
+    rb"\x00((?:OpenSSL|LibreSSL) \d+\.\d+\.\d+[a-z]*(?:-[A-Za-z0-9]+)?[^\x00]{0,40}?"
+    rb"\d{1,2} [A-Z][a-z]{2} \d{4})\x00"
+)
+_LIBCRYPTO = (
+    "/usr/lib/*-linux-gnu/libcrypto.so.*",
+    "/lib/*-linux-gnu/libcrypto.so.*",
+    "/usr/lib64/libcrypto.so.*",
+    "/lib64/libcrypto.so.*",
+    "/usr/lib/libcrypto.so.*",
+)
+
+
+def _version_text(image: OfflineImage, path: str) -> str | None:
+    m = _VERSION_TEXT.search(image.read_bytes(path, 64 * 1024 * 1024))
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
+def read_offline(image: OfflineImage) -> str:
+    """``openssl version``: the tool's built-in version text (and its library's), ``absent``
+    without the tool."""
+    from checks.offline.image import OfflineError
+
+    tool = image.command("openssl")
+    if tool is None:
+        return "absent\n"
+    text = _version_text(image, tool)
+    library = None
+    for path in (p for pattern in _LIBCRYPTO for p in image.glob(pattern)):
+        if image.is_file(path) and (library := _version_text(image, path)):
+            break
+    text = text or library
+    if text is None:
+        raise OfflineError(f"{tool}: no OpenSSL version text in the tool or libcrypto")
+    if library and (library != text or not text.startswith(("OpenSSL 0", "OpenSSL 1"))):
+        return f"{text} (Library: {library})\n"
+    return f"{text}\n"
+
+
+FACT = fact(
+    "openssl",
+    parse,
+    description="openssl version",
+    offline=read_offline,
+)

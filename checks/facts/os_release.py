@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.family import detect_family, parse_os_release
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -51,4 +55,19 @@ def parse(text: str) -> OsRelease:
     return OsRelease(parse_os_release(text))
 
 
-FACT = fact("os_release", parse, description="/etc/os-release")
+def read_offline(image: OfflineImage) -> str:
+    """``vp_cat /etc/os-release || vp_cat /usr/lib/os-release``: the first file, as it is."""
+    from checks.offline.image import OfflineError
+
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        if image.is_file(path):
+            return image.read_text(path)
+    raise OfflineError("neither /etc/os-release nor /usr/lib/os-release is in the image")
+
+
+FACT = fact(
+    "os_release",
+    parse,
+    description="/etc/os-release",
+    offline=read_offline,
+)

@@ -3,11 +3,16 @@ sections of yum/dnf/zypper ``.repo`` files (the other families)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from checks.fact import fact
 from checks.parsing import sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 _URL_KEYS = ("baseurl", "mirrorlist", "metalink")
 
@@ -126,8 +131,43 @@ def parse(text: str) -> Repos:
     return Repos(tuple(files))
 
 
+_REPO_LINE = re.compile(r"^[ \t\r\f\v]*(\[|name|baseurl|mirrorlist|metalink|enabled)")
+
+
+def read_offline(image: OfflineImage) -> str:
+    """The repository files as the family's probe prints them (apt's non-comment lines, or the
+    section/name/URL/enabled lines of .repo files)."""
+    from checks.offline.image import ltrim
+
+    out = []
+    if image.family == "debian":
+        patterns = (
+            "/etc/apt/sources.list",
+            "/etc/apt/sources.list.d/*.list",
+            "/etc/apt/sources.list.d/*.sources",
+        )
+        for path in (p for pattern in patterns for p in image.glob(pattern)):
+            if not image.is_file(path):
+                continue
+            out.append(f"### {path}")
+            out += [ln for ln in image.lines(path) if ltrim(ln) and not ltrim(ln).startswith("#")]
+    else:
+        patterns = (
+            "/etc/yum.repos.d/*.repo",
+            "/etc/zypp/repos.d/*.repo",
+            "/etc/dnf/repos.d/*.repo",
+        )
+        for path in (p for pattern in patterns for p in image.glob(pattern)):
+            if not image.is_file(path):
+                continue
+            out.append(f"### {path}")
+            out += [ln for ln in image.lines(path) if _REPO_LINE.match(ln)]
+    return "".join(f"{line}\n" for line in out)
+
+
 FACT = fact(
     "repos",
     parse,
     description="configured package repositories (apt sources or yum/zypp .repo files)",
+    offline=read_offline,
 )

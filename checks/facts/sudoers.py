@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,26 @@ def parse(text: str) -> Sudoers:
     return Sudoers(tuple(lines))
 
 
+def read_offline(image: OfflineImage) -> str:
+    """``path:lineno:line`` of the sudoers lines that start with ``Defaults`` and mention
+    ``targetpw``, as ``sudoers.sh`` prints them."""
+    from checks.offline.image import ltrim
+
+    out = []
+    for path in ["/etc/sudoers", *image.glob("/etc/sudoers.d/*")]:
+        if not image.is_file(path):
+            continue
+        for number, line in enumerate(image.lines(path), 1):
+            text = ltrim(line)
+            if text.startswith("Defaults") and "targetpw" in text[len("Defaults") :]:
+                out.append(f"{path}:{number}:{line}\n")
+    return "".join(out)
+
+
 FACT = fact(
     "sudoers",
     parse,
     needs_root=True,
     description="uncommented Defaults lines that mention targetpw",
+    offline=read_offline,
 )

@@ -4,9 +4,13 @@ file) and the swap entries of ``/etc/fstab``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,24 @@ def parse(text: str) -> Swap:
     return Swap(tuple(active), fstab)
 
 
+def read_offline(image: OfflineImage) -> str:
+    """No active swap (nothing runs); the fstab's swap entries as ``swap.sh`` prints them."""
+    out = ["### active", "### fstab"]
+    if image.is_file("/etc/fstab"):
+        for line in image.lines("/etc/fstab"):
+            words = line.split(None, 4)
+            if not words or words[0].startswith("#"):
+                continue
+            words += [""] * (4 - len(words))
+            if words[2] == "swap":
+                out.append(" ".join(words[:4]))
+    return "\n".join(out) + "\n"
+
+
 FACT = fact(
     "swap",
     parse,
     description="active swap (with the filesystem holding swap files) and fstab swap entries",
+    offline=read_offline,
+    offline_note="the fstab's swap entries; nothing is active in an image",
 )

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import key_values
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,19 @@ def parse(text: str) -> Uname:
     )
 
 
+def read_offline(image: OfflineImage) -> str:
+    """Machine, release and version of the default boot entry's kernel; no clock (no boot)."""
+    from checks.offline.kernel import elf_machine, kernel_info
+
+    info = kernel_info(image)
+    machine = info.machine or elf_machine(image)
+    return f"machine={machine}\nrelease={info.release}\nversion={info.version}\n"
+
+
 FACT = fact(
     "uname",
     parse,
     description="architecture, kernel release, boot time (epoch) and guest clock",
+    offline=read_offline,
+    offline_note="the default boot entry's kernel (setup header or banner); no clock",
 )

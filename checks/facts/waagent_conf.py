@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from checks.fact import fact
 from checks.parsing import sections
+
+if TYPE_CHECKING:
+    from checks.offline.image import OfflineImage
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,65 @@ def parse(text: str) -> WaagentConf:
     )
 
 
+_AGENT_KEYS = (
+    "AutoUpdate.Enabled",
+    "AutoUpdate.UpdateToLatestVersion",
+    "Provisioning.Agent",
+    "Provisioning.Enabled",
+    "Provisioning.UseCloudInit",
+)
+_CLOUD_INIT_KEYS = ("swap", "mounts", "disk_setup", "fs_setup", "filename", "size")
+
+
+def _agent_line(line: str) -> bool:
+    """Whether ``waagent_conf.sh`` prints this waagent.conf line."""
+    from checks.offline.image import ltrim
+
+    key = ltrim(ltrim(line).removeprefix("#"))
+    rest = None
+    for name in _AGENT_KEYS:
+        if key.startswith(name):
+            rest = key[len(name) :]
+            break
+    else:
+        if key.startswith("ResourceDisk.") and key[13:14].isascii() and key[13:14].isalpha():
+            tail = key[13:]
+            rest = tail[
+                len(tail)
+                - len(tail.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")) :
+            ]
+    return rest is not None and ltrim(rest).startswith("=")
+
+
+def read_offline(image: OfflineImage) -> str:
+    """The AutoUpdate/Provisioning/ResourceDisk lines of /etc/waagent.conf and the swap lines
+    of the cloud-init configuration, as ``waagent_conf.sh`` prints them."""
+    from checks.offline.image import ltrim
+
+    out = []
+    if image.is_file("/etc/waagent.conf"):
+        out += [line for line in image.lines("/etc/waagent.conf") if _agent_line(line)]
+    else:
+        out.append("absent")
+    out.append("### cloud_init")
+    if image.is_dir("/etc/cloud"):
+        for path in ["/etc/cloud/cloud.cfg", *image.glob("/etc/cloud/cloud.cfg.d/*.cfg")]:
+            if not image.is_file(path):
+                continue
+            for line in image.lines(path):
+                key = ltrim(line)
+                name = next((k for k in _CLOUD_INIT_KEYS if key.startswith(k)), None)
+                if name is not None and ltrim(key[len(name) :]).startswith(":"):
+                    out.append(f"{path}:{line}")
+        out.append("cloud_init_present=yes")
+    return "\n".join(out) + "\n"
+
+
 FACT = fact(
     "waagent_conf",
     parse,
     description=(
         "AutoUpdate/ResourceDisk/Provisioning lines of waagent.conf; cloud-init swap config"
     ),
+    offline=read_offline,
 )

@@ -36,7 +36,9 @@ def _from_setup_header(head: bytes) -> KernelInfo | None:
         return None
     protocol = struct.unpack_from("<H", head, 0x206)[0]
     pointer = struct.unpack_from("<H", head, 0x20E)[0]
-    text = head[pointer + 0x200 : pointer + 0x200 + 512].split(b"\0", 1)[0].decode("ascii", "replace")
+    text = (
+        head[pointer + 0x200 : pointer + 0x200 + 512].split(b"\0", 1)[0].decode("ascii", "replace")
+    )
     release = text.split(" ", 1)[0]
     m = re.search(r"\s(#\d+.*)$", text)
     xloadflags = struct.unpack_from("<H", head, 0x236)[0] if protocol >= 0x20C else 0
@@ -52,7 +54,11 @@ def _from_banner(data: bytes) -> KernelInfo | None:
         return None
     arm64 = len(data) > 0x40 and data[0x38:0x3C] == b"ARM\x64"
     machine = "aarch64" if arm64 else ""
-    return KernelInfo(machine, m.group(1).decode("ascii", "replace"), m.group(2).decode("ascii", "replace").strip())
+    return KernelInfo(
+        machine,
+        m.group(1).decode("ascii", "replace"),
+        m.group(2).decode("ascii", "replace").strip(),
+    )
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:

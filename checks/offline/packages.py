@@ -29,7 +29,7 @@ class Package:
 
     name: str
     version: str
-    """dpkg: the Version field; rpm: ``VERSION-RELEASE`` (no epoch, as ``%{VERSION}-%{RELEASE}``)."""
+    """dpkg: the Version field; rpm: ``%{VERSION}-%{RELEASE}`` (no epoch)."""
     status: str = "install ok installed"
     """dpkg's Status field (rpm lists installed packages only)."""
 

@@ -157,7 +157,7 @@ def certify_command(
     replication = None
     regions = split_list(replicate_to)
     if regions:
-        from harness.replication.certify_hook import ReplicationStep
+        from harness.cli.certify_replication import ReplicationStep
 
         replication = ReplicationStep(regions, storage_config, replicate_strategy)
         options.after_reports.append(replication)

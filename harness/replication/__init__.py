@@ -19,8 +19,10 @@ One module per concept:
 ``config``                the storage TOML: regions, accounts, credentials, blob names
 ``redaction``             secrets out of logs, messages and records
 ``azurite``               the embedded Azurite (the default storage)
-``certify_hook``          ``vmcert certify --replicate``
 ========================  ===================================================================
+
+``vmcert certify --replicate`` is :mod:`harness.cli.certify_replication` (it prints progress, so
+it lives with the command line).
 
 Integrity: the image's sparse digest is stored as blob metadata (``vmcert_sparse_digest``) with a
 state (``incomplete`` → ``verified``/``failed``). A region counts as replicated only after the blob

@@ -37,8 +37,8 @@ from images.fs.limits import Limits
 from images.fs.model import Backend, DirEntry, FileStat, FileType, Mount, RawStat, VolumeInfo
 from images.fs.tsk import TskBackend
 from images.fs.volumes import FoundVolume, by_id, find_volumes_in
-from images.partitions import PartitionTable, read_partition_table
 from images.fs.yal import XfsBackend
+from images.partitions import PartitionTable, read_partition_table
 
 _ROOT_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs"})
 _ROOT_MARKERS = ("etc/fstab", "etc/os-release", "usr/lib/os-release", "etc/passwd")
