@@ -22,10 +22,15 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check and mypy --strict on the four packages."""
+    """ruff check, ruff format --check, mypy --strict on the four packages, shellcheck on every
+    fact's shell text (as it is sent to the guest, shared helpers included)."""
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "--strict", *PACKAGES)
+    session.run("mypy", "--strict", *PACKAGES, "docs/examples/vmcert_example")
+    session.run(
+        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_probe_texts.py",
+        "-k", "shellcheck",
+    )  # fmt: skip
 
 
 @nox.session

@@ -136,6 +136,20 @@ class Result:
     selftest_id: int | None = None
     waiver: Waiver | None = None
     """Set when a waiver entry matched; an expired waiver is recorded but does not apply."""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Where each fact the verdict read came from (fact name → ``offline``, ``online`` ...)."""
+    not_judged: str = ""
+    """Why the check was not judged (status SKIPPED): none of its facts can be had from this
+    source (a running system is needed, or the image's files cannot be read)."""
+
+    @property
+    def source(self) -> str | None:
+        """``online`` when any fact of the verdict came from the running system, ``offline``
+        when all came from the image; None when the verdict read no fact."""
+        values = set(self.sources.values())
+        if "online" in values:
+            return "online"
+        return "offline" if "offline" in values else None
 
     @property
     def waived(self) -> bool:

@@ -9,7 +9,7 @@ and waivers apply the same way everywhere. The plan also says which facts to col
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from checks.fact import Fact, Facts
@@ -54,14 +54,23 @@ class CheckPlan:
                     needed.setdefault(item.name, item)
         return list(needed.values())
 
-    def evaluate(self, facts: Facts, *, only_judgeable: bool = False) -> list[Result]:
+    def evaluate(
+        self,
+        facts: Facts,
+        *,
+        only_judgeable: bool = False,
+        unavailable: Mapping[str, str] | None = None,
+    ) -> list[Result]:
         """One result per check, in order.
 
         A ``run = false`` waiver gives a SKIPPED "not run" result; a check whose facts are all
         missing because collecting them failed is an ERROR naming why; waivers are attached last.
         With ``only_judgeable`` a check none of whose facts is present is left out (offline
-        inspection lists only the checks it can judge).
+        inspection lists only the checks it can judge). ``unavailable`` names facts this source
+        cannot give at all, with why: a check left without facts by them is SKIPPED and marked
+        :attr:`~checks.model.Result.not_judged`. Each result records its facts' sources.
         """
+        unavailable = unavailable or {}
         results: list[Result] = []
         for check in self.checks:
             if only_judgeable and not any(name in facts for name in check.fact_names):
@@ -74,5 +83,16 @@ class CheckPlan:
             failed = [facts.errors[n] for n in check.fact_names if n in facts.errors]
             if failed and result.status is Status.SKIPPED:
                 result = replace(result, status=Status.ERROR, message="; ".join(failed))
+            why = [
+                f"{n}: {unavailable[n]}"
+                for n in check.fact_names
+                if n not in facts and n in unavailable
+            ]
+            if why and result.status is Status.SKIPPED and not failed:
+                reason = "; ".join(dict.fromkeys(why))
+                result = replace(result, message=f"not judged: {reason}", not_judged=reason)
+            used = {n: facts.sources[n] for n in check.fact_names if n in facts.sources}
+            if used:
+                result = replace(result, sources=used)
             results.append(result)
         return apply_waivers(results, self.waivers, self.today)

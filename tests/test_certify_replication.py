@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from checks.model import Result, Status
+from harness.cli.certify_replication import ReplicationStep
 from harness.errors import InputError
 from harness.replication.azurite import Azurite
 from harness.replication.blob import blob_client
-from harness.cli.certify_replication import ReplicationStep
 from images.extents import sparse_digest
 from reports.model import ImageReport, RunReport
 from tests.test_replication import make_image, write_config

@@ -60,5 +60,5 @@ def test_only_the_command_line_draws_on_the_terminal() -> None:
 def test_the_check_detects_an_upward_import(tmp_path: Path) -> None:
     """The scan sees imports inside functions too (a check that cannot fail proves nothing)."""
     sample = tmp_path / "m.py"
-    sample.write_text("def f():\n    from harness.errors import InputError\n    return InputError\n")
+    sample.write_text("def f():\n    from harness.errors import InputError\n    return 1\n")
     assert "harness.errors" in _imports(sample)

@@ -18,10 +18,10 @@ from typing import ClassVar
 import pytest
 
 from checks.model import Status
+from harness.cli.certify_replication import ReplicationStep
 from harness.errors import InputError
 from harness.replication import replicate_image
 from harness.replication.azurite import Azurite
-from harness.cli.certify_replication import ReplicationStep
 from harness.replication.config import StorageConfig
 from images.candidate import Candidate, load_candidate
 from images.extents import sparse_digest
