@@ -1,11 +1,15 @@
 """The certification core: candidate → machine → facts → verdicts → reports, each step once.
 
 Per image: :func:`images.candidate.load_candidate` reads the image once (inspection, extents,
-sparse digest); the offline checks judge the inspection; the platform boots the candidate; one SSH
-session waits for the guest to settle and then collects every probe in one batch
-(:func:`harness.collect.collect`); one :class:`checks.plan.CheckPlan` per check set judges the
-facts; the machine is torn down whatever happens; the reporters write the run. ``vmcert check``
-is the same core with the ``ssh`` platform and no image.
+sparse digest); the offline checks judge the inspection; the facts the image *ships* and first
+boot rewrites (deprovisioning leftovers, credentials, histories: :attr:`checks.fact.Fact.shipped`)
+are read from its files (:func:`checks.offline.read_image_facts`); the platform boots the
+candidate; one SSH session waits for the guest to settle and then collects every other probe in
+one batch (:func:`harness.collect.collect`); one :class:`checks.plan.CheckPlan` per check set
+judges the facts, each result recording where its facts came from; the machine is torn down
+whatever happens; the reporters write the run. ``vmcert check`` is the same core with the ``ssh``
+platform and no image. With ``offline`` (``certify --offline``) nothing boots: every check is
+judged from the image's files, those that need a running system are marked not judged.
 
 Retries: an :class:`~harness.errors.InfraError` (boot failure, SSH drop, QEMU crash) discards the
 attempt — VM, partial facts and all — and boots again, up to ``retries`` more times. Attempts are
@@ -28,8 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from checks.fact import Facts
+from checks.fact import Fact, Facts
 from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
 from checks.facts.harness_footprint import HarnessFootprint
 from checks.facts.image import FACT as IMAGE
@@ -50,9 +55,13 @@ from harness.probe_runner import ScriptSession
 from harness.rundir import RunDir
 from harness.waivers import load_waivers
 from images.candidate import Candidate, load_candidate
+from images.inspect import ImageInspection, inspect_image
 from reports import sanitize
 from reports.base import ReportSpec, get_reporter, write_text
 from reports.model import ImageReport, InfraAttempt, RunReport
+
+if TYPE_CHECKING:
+    from checks.offline import OfflineCollection
 
 KEEP_CHOICES = ("on-failure", "always", "never")
 DEFAULT_REPORTS = ("json", "junit", "html")
@@ -90,6 +99,8 @@ class CertifyOptions:
     """Called once the reports are written, also when the run was interrupted (the CLI prints
     its summary here)."""
     after_reports: list[AfterReports] = field(default_factory=list)
+    offline: bool = False
+    """Judge every check from the image's files and boot nothing (``certify --offline``)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,9 +132,25 @@ def run_check_phase(
     return CheckPhase(results, collection, facts, time.monotonic() - started)
 
 
-def offline_facts(candidate: Candidate) -> Facts:
+def offline_facts(candidate: Candidate | ImageInspection) -> Facts:
     """The facts a candidate gives without booting: its inspection (the ``image`` fact)."""
-    return Facts().with_value(IMAGE, candidate.inspection, "offline")
+    inspection = candidate.inspection if isinstance(candidate, Candidate) else candidate
+    return Facts().with_value(IMAGE, inspection, "offline")
+
+
+def read_files(path: Path, facts: Sequence[Fact[object]]) -> OfflineCollection:
+    """The ``facts`` (those with an offline reader) read from the image's files; see
+    :func:`checks.offline.read_image_facts` (imported here, not at start-up: it loads the
+    file-system libraries)."""
+    from checks.offline import read_image_facts
+
+    return read_image_facts(path, facts)
+
+
+def shipped_facts(plan: CheckPlan) -> list[Fact[object]]:
+    """The facts ``plan`` reads that describe what the image ships (read from its files even
+    when the machine runs: first boot rewrites them)."""
+    return [f for f in plan.facts_needed() if f.shipped and f.offline is not None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,12 +245,19 @@ def certify_image(index: int, path: Path | None, ctx: _Context) -> ImageReport:
     :class:`~harness.errors.Interrupted` / ``KeyboardInterrupt`` and usage errors propagate."""
     options = ctx.options
     shown = path if path is not None else Path(_target_label(ctx))
-    report = ImageReport(path=str(shown), platform=ctx.platform.name)
+    platform = "offline" if options.offline else ctx.platform.name
+    report = ImageReport(path=str(shown), platform=platform)
     image_dir = _image_dir(ctx, index, shown)
     if image_dir is not None:
         report.artifacts["run_dir"] = str(image_dir)
 
-    # ---- offline: the candidate, read once
+    if options.offline:
+        if path is not None:
+            _judge_offline(path, shown, report, ctx, image_dir)
+        _finish_image(report, image_dir, ctx, shown)
+        return report
+
+    # ---- offline: the candidate, read once; what the image ships, from its files
     candidate: Candidate | None = None
     given = Facts()
     if path is not None:
@@ -244,6 +278,14 @@ def certify_image(index: int, path: Path | None, ctx: _Context) -> ImageReport:
         except USER_ERRORS as exc:
             report.input_error = str(exc)
         report.timings["inspect"] = time.monotonic() - started
+        shipped = shipped_facts(ctx.online)
+        if report.input_error is None and shipped:
+            started = time.monotonic()
+            files = read_files(path, shipped)
+            # a fact the files could not give has no value: it is collected online instead
+            given = given.merged(files.facts)
+            report.check_run = files.run_facts()
+            report.timings["read_files"] = time.monotonic() - started
 
     skip_boot = report.input_error is not None or (
         options.fail_fast and any(r.failed for r in report.offline_results)
@@ -262,6 +304,38 @@ def certify_image(index: int, path: Path | None, ctx: _Context) -> ImageReport:
             break
     _finish_image(report, image_dir, ctx, shown)
     return report
+
+
+def _judge_offline(
+    path: Path, shown: Path, report: ImageReport, ctx: _Context, image_dir: Path | None
+) -> None:
+    """``certify --offline``: inspect the image and judge every check from its files."""
+    ctx.event(shown, Phase.INSPECT, "offline: reading the image's files")
+    report.offline_only = True
+    started = time.monotonic()
+    try:
+        inspection = inspect_image(path, extents=False)
+    except Interrupted:
+        raise
+    except USER_ERRORS as exc:
+        report.input_error = str(exc)
+        report.timings["inspect"] = time.monotonic() - started
+        return
+    report.inspection = inspection.to_dict()
+    report.format = str(inspection.format)
+    report.virtual_size = inspection.virtual_size
+    report.timings["inspect"] = time.monotonic() - started
+    started = time.monotonic()
+    plan = ctx.offline
+    files = read_files(path, [f for f in plan.facts_needed() if f.probed])
+    facts = offline_facts(inspection).merged(files.facts)
+    ctx.event(shown, Phase.CHECKS, f"offline: {len(plan.to_run)} checks")
+    report.offline_results = plan.evaluate(facts, unavailable=files.unavailable)
+    report.check_run = {**files.run_facts(), "policy": ctx.policy.name}
+    report.timings["read_files"] = time.monotonic() - started
+    if image_dir is not None and files.facts.raw:
+        write_probe_outputs(image_dir / "files", files.facts.raw)
+        report.artifacts["file_facts"] = str(image_dir / "files")
 
 
 def _attempt(
@@ -310,7 +384,7 @@ def _attempt(
             )
         report.timings["checks"] = check_phase.seconds
         report.online_results = check_phase.results
-        report.check_run = _check_run(check_phase, ctx.policy, footprint)
+        report.check_run = {**report.check_run, **_check_run(check_phase, ctx.policy, footprint)}
         report.guest = _guest_identity(check_phase.facts)
         if image_dir is not None:
             write_probe_outputs(image_dir / "probes", check_phase.facts.raw)
@@ -441,13 +515,15 @@ def _now() -> str:
 
 
 def exit_code(run: RunReport) -> ExitCode:
-    """2 if an image was unusable, else 1 if any failed, else 3 on infrastructure error, else 0."""
+    """2 if an image was unusable, else 1 if any failed, else 3 on infrastructure error, else 0
+    (also for ``passed_offline``)."""
     if any(image.input_error is not None for image in run.images):
         return ExitCode.USAGE
     return {
         "failed": ExitCode.FAILED,
         "infra_error": ExitCode.INFRA,
         "certified": ExitCode.OK,
+        "passed_offline": ExitCode.OK,
     }[run.verdict]
 
 
@@ -469,6 +545,11 @@ class Selection:
     def ids(self) -> list[str]:
         """Every selected check id, each once."""
         return list(dict.fromkeys(c.id for c in [*self.offline, *self.online]))
+
+    @property
+    def everything(self) -> list[Check]:
+        """Every selected check once, the offline-tagged ones first (``certify --offline``)."""
+        return list({c.id: c for c in [*self.offline, *self.online]}.values())
 
 
 def certify(
@@ -518,7 +599,9 @@ def certify(
         platform_options=platform_options,
         policy=policy,
         waivers=list(waivers),
-        offline=CheckPlan(selection.offline, policy, waivers),
+        offline=CheckPlan(
+            selection.everything if options.offline else selection.offline, policy, waivers
+        ),
         online=CheckPlan(selection.online, policy, waivers),
         emit=events or ignore_events,
         run_dir=None if rundir is None else rundir.path,

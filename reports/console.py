@@ -13,7 +13,12 @@ from reports import sanitize
 from reports.base import Reporter, write_text
 from reports.model import RunReport
 
-_STYLE = {"certified": "bold green", "failed": "bold red", "infra_error": "bold yellow"}
+_STYLE = {
+    "certified": "bold green",
+    "failed": "bold red",
+    "infra_error": "bold yellow",
+    "passed_offline": "bold cyan",
+}
 
 
 def tables(run: RunReport) -> list[Table]:

@@ -12,7 +12,7 @@ from html import escape
 from checks.model import Result
 from reports import sanitize
 from reports.base import Reporter
-from reports.model import ImageReport, RunReport
+from reports.model import ImageReport, RunReport, result_source
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#1b1b1b}
@@ -26,6 +26,7 @@ max-height:40em;overflow:auto;font-size:.85em}
 .skipped{background:#f1f3f4;color:#555}.waived{background:#e8f0fe}
 .verdict{font-weight:bold;padding:.1em .5em;border-radius:.3em}
 .certified{background:#c8e6c9}.failed{background:#ffcdd2}.infra_error{background:#ffe0b2}
+.passed_offline{background:#b2ebf2}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}
 """
 
@@ -34,8 +35,19 @@ def _e(text: object) -> str:
     return escape(sanitize.short(str(text)), quote=True)
 
 
-def _row(result: Result, source: str) -> str:
+def _source(result: Result, phase: str) -> str:
+    """The Source cell: where the verdict's facts came from, each fact named when they differ."""
+    if result.not_judged:
+        return "not judged"
+    where = result_source(result, phase)
+    if len(set(result.sources.values())) > 1:
+        where += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(result.sources.items())) + ")"
+    return where
+
+
+def _row(result: Result, phase: str) -> str:
     status = "waived" if result.waived else result.status.value
+    source = _e(_source(result, phase))
     label = status
     if result.waiver is not None and result.waiver.expired:
         label += " (waiver expired)"

@@ -18,12 +18,13 @@ from junit_xml import TestCase, TestSuite
 from checks.model import Result, Status
 from reports import sanitize
 from reports.base import Reporter
-from reports.model import ImageReport, RunReport
+from reports.model import ImageReport, RunReport, result_source
 
 _DROP_ATTRIBUTES = ("disabled",)
 
 
-def _case(result: Result, source: str) -> TestCase:
+def _case(result: Result, phase: str) -> TestCase:
+    source = result_source(result, phase)
     name = f"{result.check_id}: {result.title}"
     if source == "offline":
         name += " [offline]"
@@ -37,6 +38,9 @@ def _case(result: Result, source: str) -> TestCase:
         f"required: {required}",
         f"message: {message}",
     ]
+    if len(result.sources) > 1:
+        facts = ", ".join(f"{k}: {v}" for k, v in sorted(result.sources.items()))
+        out.append(f"facts: {sanitize.short(facts)}")
     if result.waiver is not None:
         state = "expired, not applied" if result.waiver.expired else "applied"
         out.append(f"waiver ({state}): {sanitize.short(result.waiver.justification)}")

@@ -18,8 +18,10 @@ from reports import sanitize
 SCHEMA = "vmcert-report"
 SCHEMA_VERSION = 1
 
-Verdict = Literal["certified", "failed", "infra_error"]
-VERDICTS: tuple[Verdict, ...] = ("certified", "failed", "infra_error")
+Verdict = Literal["certified", "failed", "infra_error", "passed_offline"]
+VERDICTS: tuple[Verdict, ...] = ("certified", "failed", "infra_error", "passed_offline")
+"""``passed_offline``: ``certify --offline`` found no failure in what the image's files show;
+the checks that need a running system were not judged, so it is not a certification."""
 
 
 @dataclass
@@ -63,6 +65,8 @@ class ImageReport:
     """The (sanitized, tail-capped) serial console text, for the HTML report."""
     check_run: Mapping[str, JSON] = field(default_factory=dict)
     """How the online checks ran: batch mode, probe timings and errors, harness footprint."""
+    offline_only: bool = False
+    """Judged from the image's files alone (``certify --offline``): nothing was booted."""
 
     @property
     def results(self) -> list[Result]:
@@ -72,12 +76,13 @@ class ImageReport:
     @property
     def verdict(self) -> Verdict:
         """``failed`` if any result fails (waivers applied) or the input was unusable;
-        else ``infra_error`` if the online phase never completed; else ``certified``."""
+        else ``infra_error`` if the online phase never completed; else ``passed_offline`` for
+        an image judged from its files alone; else ``certified``."""
         if self.input_error is not None or any(r.failed for r in self.results):
             return "failed"
         if self.infra_error is not None:
             return "infra_error"
-        return "certified"
+        return "passed_offline" if self.offline_only else "certified"
 
     def counts(self) -> dict[str, int]:
         """Number of results per status, plus ``waived``."""
@@ -110,6 +115,7 @@ class ImageReport:
                 "inspection": _jsonable(self.inspection),
             },
             "verdict": self.verdict,
+            **({"mode": "offline"} if self.offline_only else {}),
             "platform": {"name": self.platform, "facts": _jsonable(self.platform_facts)},
             "guest": {k: sanitize.short(v) for k, v in sorted(self.guest.items())},
             "summary": self.counts(),
@@ -157,12 +163,11 @@ class RunReport:
 
     @property
     def verdict(self) -> Verdict:
-        """The worst image verdict: failed > infra_error > certified."""
+        """The worst image verdict: failed > infra_error > passed_offline > certified."""
         verdicts = {image.verdict for image in self.images}
-        if "failed" in verdicts:
-            return "failed"
-        if "infra_error" in verdicts:
-            return "infra_error"
+        for worst in ("failed", "infra_error", "passed_offline"):
+            if worst in verdicts:
+                return worst
         return "certified"
 
     def to_dict(self) -> dict[str, JSON]:
@@ -196,14 +201,27 @@ def waiver_to_dict(waiver: Waiver) -> dict[str, JSON]:
     }
 
 
+def result_source(result: Result, phase: str) -> str:
+    """Where the verdict came from: ``online`` when any fact it read came from the running
+    system, ``offline`` when all came from the image; ``phase`` (the list the result is in) when
+    it read no fact."""
+    return result.source or phase
+
+
 def result_to_dict(result: Result, source: str) -> dict[str, JSON]:
     """One check result as JSON (the one shape every command and report uses); ``source`` is
-    ``offline`` or ``online``."""
+    the phase (``offline`` or ``online``), used when the result records no fact sources.
+    ``facts`` (fact → source) and ``not_judged`` appear only when there is something to say."""
+    extra: dict[str, JSON] = {}
+    if result.sources:
+        extra["facts"] = dict(sorted(result.sources.items()))
+    if result.not_judged:
+        extra["not_judged"] = sanitize.clean(result.not_judged)
     return {
         "id": result.check_id,
         "title": result.title,
         "area": result.area,
-        "source": source,
+        "source": result_source(result, source),
         "status": result.status.value,
         "severity": result.severity.value,
         "failed": result.failed,
@@ -215,6 +233,7 @@ def result_to_dict(result: Result, source: str) -> dict[str, JSON]:
         "ms_test_name": result.ms_test_name,
         "selftest_id": result.selftest_id,
         "waiver": None if result.waiver is None else waiver_to_dict(result.waiver),
+        **extra,
     }
 
 

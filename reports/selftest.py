@@ -8,8 +8,8 @@ The document mirrors the inner JSON of the self-test service's response (azure-c
 Mapping choices (the service publishes no rule for them): skipped checks are left out; a waived
 failure is reported as ``Warning``; an error (no verdict) as ``Failed``; ``TestID`` is the
 published numeric id when the check has one, else the vmcert check id; ``TestResult`` is ``Pass``
-when the image is certified, else ``Fail``. A run with one image yields one object, a run with
-several yields an array of objects in image order.
+when the image is certified (or, judged offline, nothing listed failed), else ``Fail``. A run
+with one image yields one object, a run with several yields an array of objects in image order.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def image_document(image: ImageReport, created: str) -> dict[str, Any]:
         "KernelFullVersion": sanitize.short(guest.get("kernel_full_version", "")),
         "OSVersion": sanitize.short(guest.get("os_version", "")),
         "CreatedDate": created,
-        "TestResult": "Pass" if image.verdict == "certified" else "Fail",
+        "TestResult": "Pass" if image.verdict in ("certified", "passed_offline") else "Fail",
         "APIVersion": API_VERSION,
         "Tests": [_test(result) for result in by_id.values()],
     }

@@ -13,6 +13,7 @@ from checks.areas.disk_online import (
     merge,
     online_if_collected,
     root_partition_online,
+    running_label,
     swap_online,
 )
 from checks.facts.image import FACT as IMAGE
@@ -126,7 +127,7 @@ def _or_skipped(outcome: Outcome | None) -> Outcome:
 def no_swap_on_os_disk(facts: Facts, params: Params) -> Outcome:
     """No swap partition on the OS disk, by partition type (0x82, the Linux swap GUID) or by the
     ``SWAPSPACE2`` signature; swap belongs on the resource disk."""
-    return merge(swap_offline(facts), online_if_collected(facts, swap_online))
+    return merge(swap_offline(facts), online_if_collected(facts, swap_online), running_label(facts))
 
 
 @check(
@@ -143,7 +144,9 @@ def no_swap_on_os_disk(facts: Facts, params: Params) -> Outcome:
 def single_root_partition(facts: Facts, params: Params) -> Outcome:
     """Counts Linux root-capable partitions (a Linux root GUID, or a Linux type holding ext2/3/4,
     xfs or btrfs); more than one is a warning ("a single root partition is recommended")."""
-    return merge(root_offline(facts), online_if_collected(facts, root_partition_online))
+    return merge(
+        root_offline(facts), online_if_collected(facts, root_partition_online), running_label(facts)
+    )
 
 
 @check(
@@ -157,4 +160,4 @@ def single_root_partition(facts: Facts, params: Params) -> Outcome:
 )
 def no_lvm_os_disk(facts: Facts, params: Params) -> Outcome:
     """No LVM physical volume (type 0x8e / the Linux LVM GUID, or an ``LVM2 001`` label)."""
-    return merge(lvm_offline(facts), online_if_collected(facts, lvm_online))
+    return merge(lvm_offline(facts), online_if_collected(facts, lvm_online), running_label(facts))

@@ -102,8 +102,15 @@ def online_if_collected(facts: Facts, judge: Callable[[Facts], Outcome]) -> Outc
     return judge(facts) if BLOCK_DEVICES in facts else None
 
 
-def merge(offline: Outcome | None, online: Outcome | None) -> Outcome:
-    """Combine the offline and online verdicts: the worse status wins, both are reported."""
+def running_label(facts: Facts) -> str:
+    """What :func:`merge` calls the lsblk/swap half: ``running`` (the machine's), or ``fstab``
+    when those facts were predicted from the image's files (``certify --offline``)."""
+    return "fstab" if facts.sources.get(BLOCK_DEVICES.name) == "offline" else "running"
+
+
+def merge(offline: Outcome | None, online: Outcome | None, label: str = "running") -> Outcome:
+    """Combine the offline and online verdicts: the worse status wins, both are reported
+    (the online half as ``label``)."""
     if offline is None and online is None:
         return Outcome(Status.SKIPPED, "", "no facts")
     if offline is None or (offline.status is Status.SKIPPED and online is not None):
@@ -115,8 +122,8 @@ def merge(offline: Outcome | None, online: Outcome | None) -> Outcome:
     worst = max(offline, online, key=lambda o: order.index(o.status))
     return Outcome(
         worst.status,
-        f"image: {offline.actual}; running: {online.actual}",
-        f"image: {offline.message}; running: {online.message}",
+        f"image: {offline.actual}; {label}: {online.actual}",
+        f"image: {offline.message}; {label}: {online.message}",
         "\n".join(x for x in (offline.evidence, online.evidence) if x),
         required=worst.required,
     )

@@ -1,4 +1,4 @@
-"""Collecting facts from an image's files: the offline counterpart of :func:`harness.collect.collect`.
+"""Collecting facts from an image's files: the offline counterpart of ``harness.collect``.
 
 Every fact with an offline reader (:attr:`checks.fact.Fact.offline`) prints the text its probe
 would print, and the fact's own parser turns it into the same typed value the online probe gives,

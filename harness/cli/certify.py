@@ -73,6 +73,12 @@ def _report_spec(
 )
 @click.option("--fail-fast", is_flag=True, help="Do not boot an image whose offline checks fail.")
 @click.option(
+    "--offline",
+    is_flag=True,
+    help="Boot nothing: judge every check from the image's files (CI pre-flight); checks that "
+    "need a running system are reported as not judged, the verdict is passed_offline or failed.",
+)
+@click.option(
     "--checks",
     "include",
     multiple=True,
@@ -121,6 +127,7 @@ def certify_command(
     retries: int,
     keep: str,
     fail_fast: bool,
+    offline: bool,
     include: tuple[str, ...],
     skip: tuple[str, ...],
     run_dir: Path | None,
@@ -130,9 +137,9 @@ def certify_command(
 ) -> int:
     """Certify IMAGE(s): offline inspection, boot, checks, reports, teardown.
 
-    Exit status: 0 certified (warnings allowed), 1 certification failed, 2 bad usage or
-    unusable input, 3 infrastructure error after retries (or, with --replicate, a certified
-    image that did not reach every region verified).
+    Exit status: 0 certified (warnings allowed; with --offline: nothing failed), 1 certification
+    failed, 2 bad usage or unusable input, 3 infrastructure error after retries (or, with
+    --replicate, a certified image that did not reach every region verified).
     """
     from harness.cli.progress import CertifyProgress
     from harness.console import notice, stderr, stdout
@@ -140,6 +147,12 @@ def certify_command(
     from harness.runner import CertifyOptions, certify, exit_code, report_specs
     from reports.console import print_summary
 
+    regions = split_list(replicate_to)
+    if offline and regions:
+        raise click.UsageError(
+            "--replicate needs a certified image: drop --offline (an offline verdict does not "
+            "certify) or replicate later with `vmcert replicate`"
+        )
     options = CertifyOptions(
         platform=platform,
         platform_options=platform_options(platform, platform_flags, config),
@@ -150,12 +163,12 @@ def certify_command(
         retries=retries,
         keep=keep,
         fail_fast=fail_fast,
+        offline=offline,
         include=tuple(split_list(include)),
         skip=tuple(split_list(skip)),
         run_dir=run_dir,
     )
     replication = None
-    regions = split_list(replicate_to)
     if regions:
         from harness.cli.certify_replication import ReplicationStep
 

@@ -1,4 +1,5 @@
-"""``vmcert inspect IMAGE [--json]``: offline format and disk-layout verdict of an image file."""
+"""``vmcert inspect IMAGE [--content] [--json]``: offline verdict of an image file: its format and
+disk layout, and with ``--content`` every check its files can judge (no boot)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from checks.fact import Facts
@@ -22,6 +25,9 @@ from checks.waivers import WaiverEntry
 from harness.errors import ExitCode
 from images.inspect import ImageInspection, human_size, inspect_image
 from reports.model import result_to_dict
+
+if TYPE_CHECKING:
+    from checks.offline import OfflineCollection
 
 DOCUMENT_VERSION = 2
 """Version of the ``--json`` layout: 2 lists results as the JSON report does (key ``id``)."""
@@ -63,12 +69,43 @@ def run_offline_checks(
     return CheckPlan(chosen, policy, waivers).evaluate(facts, only_judgeable=True)
 
 
+def _content_order(check_id: str) -> tuple[int, str]:
+    return (_ORDER.index(check_id) if check_id in _ORDER else len(_ORDER), "")
+
+
+def run_content_checks(
+    path: Path,
+    inspection: ImageInspection,
+    policy: Policy | None = None,
+    waivers: Sequence[WaiverEntry] = (),
+) -> tuple[list[Result], OfflineCollection]:
+    """Judge every registered check from ``inspection`` and the image's files (``--content``):
+    layout checks first, then the others in registry order; checks whose facts need a running
+    system come back SKIPPED and marked ``not_judged``."""
+    from checks.offline import read_image_facts
+
+    chosen = select_checks()
+    chosen.sort(key=lambda c: _content_order(c.id))
+    plan = CheckPlan(chosen, policy, waivers)
+    files = read_image_facts(path, [f for f in plan.facts_needed() if f.probed])
+    facts = Facts().with_value(IMAGE, inspection, "offline").merged(files.facts)
+    return plan.evaluate(facts, unavailable=files.unavailable), files
+
+
 def inspection_document(
-    inspection: ImageInspection, results: list[Result], seconds: float
+    inspection: ImageInspection,
+    results: list[Result],
+    seconds: float,
+    files: OfflineCollection | None = None,
 ) -> dict[str, object]:
-    """The ``--json`` document (``schema_version`` versions its layout)."""
-    counts = Counter(str(r.status) for r in results)
+    """The ``--json`` document (``schema_version`` versions its layout); with ``files`` (the
+    ``--content`` reading) also ``content``: how the image's files were read."""
+    counts = Counter(str(r.status) for r in results if not r.not_judged)
     failed = any(r.failed for r in results)
+    extra: dict[str, object] = {}
+    if files is not None:
+        extra["content"] = files.run_facts()
+        extra["not_judged"] = {r.check_id: r.not_judged for r in results if r.not_judged}
     return {
         "schema_version": DOCUMENT_VERSION,
         "tool": "vmcert inspect",
@@ -83,10 +120,13 @@ def inspection_document(
         },
         "exit_code": int(ExitCode.FAILED if failed else ExitCode.OK),
         "seconds": round(seconds, 3),
+        **extra,
     }
 
 
-def _print_human(inspection: ImageInspection, results: list[Result]) -> None:
+def _print_human(
+    inspection: ImageInspection, results: list[Result], files: OfflineCollection | None = None
+) -> None:
     from harness.console import stdout
 
     # Logs are not 80 columns wide: without a terminal, give the tables room instead of folding.
@@ -126,13 +166,32 @@ def _print_human(inspection: ImageInspection, results: list[Result]) -> None:
                 p.filesystem,
             )
         out.print(parts)
-    checks = Table(title="Offline checks", title_justify="left")
+    if files is not None:
+        where = ", ".join([f"/ on {files.filesystems.get('root', '?')}", *_mounts(files)])
+        out.print(f"[bold]Files[/] {where}; read in {files.seconds:.2f} s")
+        for note in _notes(files):
+            out.print(f"  note: {escape(note)}")
+    title = "Offline checks" if files is None else "Offline checks (layout and files)"
+    checks = Table(title=title, title_justify="left")
     for column in ("check", "status", "actual", "required", "message"):
         checks.add_column(column, overflow="fold")
     for r in results:
+        if r.not_judged:
+            continue
         style = _STYLE.get(r.status, "")
-        checks.add_row(r.check_id, f"[{style}]{r.status}[/]", r.actual, r.required, r.message)
+        checks.add_row(
+            escape(r.check_id),
+            f"[{style}]{r.status}[/]",
+            escape(r.actual),
+            escape(r.required),
+            escape(r.message),
+        )
     out.print(checks)
+    unjudged = [r for r in results if r.not_judged]
+    if unjudged:
+        out.print("[dim]Not judged offline:[/]")
+        for r in unjudged:
+            out.print(f"[dim]  {escape(r.check_id)}: {escape(r.not_judged)}[/]")
     failed = [r.check_id for r in results if r.failed]
     warned = [r.check_id for r in results if r.status is Status.WARNING]
     if failed:
@@ -161,8 +220,24 @@ def _policy_and_waivers(
     return the_policy, waivers
 
 
+def _mounts(files: OfflineCollection) -> list[str]:
+    mounts = files.filesystems.get("mounts")
+    return [str(m) for m in mounts] if isinstance(mounts, list) else []
+
+
+def _notes(files: OfflineCollection) -> list[str]:
+    notes = files.filesystems.get("notes")
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
 @click.command("inspect")
 @click.argument("image", type=click.Path(path_type=Path, readable=False))
+@click.option(
+    "--content",
+    is_flag=True,
+    help="Also judge every check the image's files can answer (sshd_config, shadow, sudoers, "
+    "histories, boot loader, initramfs, packages ...), without booting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 @click.option(
     "--policy", default=None, help="Profile (marketplace, selftest, lisa) or a TOML file."
@@ -174,20 +249,26 @@ def _policy_and_waivers(
     help="TOML/YAML waiver file: failures it lists (with a justification) do not fail.",
 )
 def inspect_command(
-    image: Path, as_json: bool, policy: str | None, waivers_file: Path | None
+    image: Path, content: bool, as_json: bool, policy: str | None, waivers_file: Path | None
 ) -> int:
-    """Inspect IMAGE offline: format, VHD footer, sizes, partitions, and the image/disk checks.
+    """Inspect IMAGE offline: format, VHD footer, sizes, partitions, and the image/disk checks;
+    with --content also every check the image's files can judge (checks that need a running
+    system are listed as not judged).
 
     Exit status: 0 nothing failed, 1 a check failed, 2 the file cannot be used as an image.
     """
     started = time.perf_counter()
     the_policy, waivers = _policy_and_waivers(policy, waivers_file)
     inspection = inspect_image(image)
-    results = run_offline_checks(inspection, the_policy, waivers)
+    files = None
+    if content:
+        results, files = run_content_checks(image, inspection, the_policy, waivers)
+    else:
+        results = run_offline_checks(inspection, the_policy, waivers)
     seconds = time.perf_counter() - started
     if as_json:
-        document = inspection_document(inspection, results, seconds)
+        document = inspection_document(inspection, results, seconds, files)
         click.echo(json.dumps(document, indent=2))
     else:
-        _print_human(inspection, results)
+        _print_human(inspection, results, files)
     return int(ExitCode.FAILED if any(r.failed for r in results) else ExitCode.OK)
