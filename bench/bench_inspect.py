@@ -13,6 +13,15 @@ with about 1 GiB of data spread over its root partition, then prints:
   data) against the separate calls it replaces (``inspect_image`` + ``sparse_digest``, two passes),
   with the bytes each read (``rchar`` of ``/proc/self/io``) and the ratio from the same run.
 
+Then, on the sample image (the cached good test image, ``vmcert images build``), in one run:
+
+* ``vmcert inspect --content IMAGE`` in a fresh process (imports included; median of 3), against
+  its targets: the offline verdict in under 2 s, and at most 1/20 of the certify time;
+* ``vmcert certify IMAGE`` (one boot under the machine's accelerator, TCG here; taken under
+  ``/tmp/vmcert-e2e.lock`` so it does not share the CPUs with another VM), and the ratio of the
+  two. ``--no-certify`` leaves the boot out; the content part is skipped when the image is not
+  built.
+
 Figures are warm-cache (the image was just written); the page cache is not dropped, because that
 would disturb everything else running on the machine.
 """
@@ -20,11 +29,14 @@ would disturb everything else running on the machine.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import json
 import os
 import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,11 +45,15 @@ from harness.cli.inspect import run_offline_checks
 from images.candidate import load_candidate
 from images.extents import CHUNK, sparse_digest
 from images.inspect import inspect_image
+from images.recipe import cached_image_path
 from images.vhd import build_footer
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 TARGET_SECONDS = 0.3
+CONTENT_TARGET_SECONDS = 2.0
+CONTENT_TARGET_RATIO = 20
+E2E_LOCK = "/tmp/vmcert-e2e.lock"
 
 
 def build(workdir: Path, size: int, data: int) -> Path:
@@ -99,11 +115,77 @@ def read_bytes() -> int:
     return next((int(line.split()[1]) for line in lines if line.startswith("rchar:")), 0)
 
 
+def _vmcert(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall seconds and result of ``vmcert ARGS`` in a fresh interpreter."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, check=False
+    )
+    return time.perf_counter() - start, proc
+
+
+def content_vs_certify(image: Path, certify: bool) -> None:
+    """``inspect --content`` next to ``certify`` on the same image (see the module docstring)."""
+    times = []
+    for _ in range(3):
+        seconds, proc = _vmcert("inspect", "--content", "--json", str(image))
+        if proc.returncode not in (0, 1):
+            print(f"inspect --content failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+            return
+        times.append(seconds)
+    document = json.loads(proc.stdout)
+    content_s = statistics.median(times)
+    read_s = document["content"]["offline_read_seconds"]
+    verdict = document["summary"]["verdict"]
+    judged = [r for r in document["results"] if "not_judged" not in r]
+    status = "OK" if content_s < CONTENT_TARGET_SECONDS else "OVER TARGET"
+    print(
+        f"inspect --content (fresh process, median of 3): {content_s:.2f} s "
+        f"(target < {CONTENT_TARGET_SECONDS:.0f} s: {status}); {len(judged)} checks judged, "
+        f"{len(document['results']) - len(judged)} not judged; files read in "
+        f"{read_s:.2f} s; verdict {verdict}"
+    )
+    if not certify:
+        print("certify: left out (--no-certify)")
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="vmcert-bench-content-") as run_dir,
+        open(E2E_LOCK, "a") as lock,
+    ):
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one VM at a time on this machine
+        certify_s, proc = _vmcert(
+            "certify", "--run-dir", str(Path(run_dir) / "run"), "--report", "json:-", str(image)
+        )
+    if proc.returncode not in (0, 1):
+        print(f"certify failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+        return
+    verdict = json.loads(proc.stdout)["verdict"]
+    ratio = certify_s / content_s
+    status = "OK" if ratio >= CONTENT_TARGET_RATIO else "UNDER TARGET"
+    print(
+        f"certify (boot + checks, fresh process): {certify_s:.1f} s, verdict {verdict}; "
+        f"ratio certify / inspect --content = {ratio:.0f}x "
+        f"(target >= {CONTENT_TARGET_RATIO}x: {status})"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gib", type=int, default=30)
     parser.add_argument("--data-mib", type=int, default=1024)
+    parser.add_argument("--no-certify", action="store_true", help="leave the boot out")
+    parser.add_argument(
+        "--content-only", action="store_true", help="only inspect --content vs certify"
+    )
     args = parser.parse_args()
+    sample = cached_image_path("good")
+    if sample.is_file():
+        print(f"sample image: {sample} ({os.path.getsize(sample) / MiB:.0f} MiB)")
+        content_vs_certify(sample, not args.no_certify)
+    else:
+        print(f"sample image not built ({sample}): run `vmcert images build` for the content part")
+    if args.content_only:
+        return 0
     size, data = args.size_gib * GiB, args.data_mib * MiB
     workdir = Path(tempfile.mkdtemp(prefix="vmcert-bench-inspect-", dir="/tmp"))
     try:

@@ -1,7 +1,8 @@
 """NoCloud seed: a small ``cidata`` ISO with meta-data and user-data for cloud-init.
 
 It creates one ephemeral user with the run's public key and passwordless sudo, and keeps the first
-boot fast under TCG (ed25519 host key only, no growpart/resize; local-boot pitfall 9). It leaves
+boot fast under TCG (ed25519 host key only, no growpart/resize; local-boot pitfall 9). It makes
+the seed's host name resolve, as Azure's DNS does for a VM's own name. It leaves
 the image's own sshd settings alone (no ``ssh_pwauth``): the checks judge those, and cloud-init
 would also restart sshd while the harness connects.
 """
@@ -33,6 +34,12 @@ def user_data(public_key_line: str, user: str = SEED_USER) -> str:
             }
         ],
         "ssh_genkeytypes": ["ed25519"],
+        # Azure's DNS resolves a VM's own host name; a loopback-only guest has no such DNS, so
+        # without this the seed's host name does not resolve on an image whose cloud-init leaves
+        # /etc/hosts alone, and every sudo (the harness's own included) logs "unable to resolve
+        # host" into the journal, which boot_log_clean would then blame on the image.
+        # ``localhost`` mode adds only "127.0.1.1 <hostname>" to the image's /etc/hosts.
+        "manage_etc_hosts": "localhost",
         "growpart": {"mode": "off"},
         "resize_rootfs": False,
     }

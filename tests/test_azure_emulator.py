@@ -621,3 +621,40 @@ def test_diagnosis_names_agent_source_and_failure(identity: Identity) -> None:
         identity, (Step.HEALTH, Agent.WAAGENT, health_xml(Identity.new(KEY), "Ready"))
     ).snapshot(0.0)
     assert diagnose(stale, final=True).outcome is Outcome.IDS_MISMATCH
+
+
+def test_gave_up_spots_a_guest_that_will_never_report(identity: Identity) -> None:
+    from harness.azure_emulator.diagnosis import gave_up
+
+    quiet = Timeline().snapshot()
+    assert gave_up(quiet, ["[  8.1] cloud-init[300]: running modules"]) is None
+    fallback = [
+        "[ 40.2] cloud-init[493]: Cloud-init v. 22.4.2 finished at Tue, 01 Dec 2026 17:37:07 "
+        "+0000. Datasource DataSourceNone.  Up 40.12 seconds"
+    ]
+    reason = gave_up(quiet, fallback)
+    assert reason is not None and "DataSourceNone instead of the Azure datasource" in reason
+    crash = [
+        "Traceback (most recent call last):",
+        '  File "/usr/lib/python3/dist-packages/azurelinuxagent/pa/provision/default.py", line 9',
+        "FileNotFoundError: [Errno 2] No such file or directory: 'eject'",
+    ]
+    crashed = gave_up(quiet, crash)
+    assert crashed is not None and "waagent crashed" in crashed
+    busy = fed_timeline(identity, (Step.GOAL_STATE, Agent.WAAGENT, None)).snapshot(0.0)
+    assert gave_up(busy, crash) is None  # a logged traceback after requests is not a crash
+    ready = fed_timeline(
+        identity, (Step.HEALTH, Agent.CLOUD_INIT, health_xml(identity, "Ready"))
+    ).snapshot(0.0)
+    assert gave_up(ready, fallback + crash) is None
+    azure_done = [fallback[0].replace("DataSourceNone.", "DataSourceAzure [seed=/dev/sr0].")]
+    assert gave_up(quiet, azure_done) is None
+    failed = fed_timeline(
+        identity,
+        (
+            Step.HEALTH,
+            Agent.CLOUD_INIT,
+            health_xml(identity, "NotReady", "ProvisioningFailed", "x"),
+        ),
+    ).snapshot(0.0)
+    assert "ProvisioningFailed: x" in (gave_up(failed, []) or "")

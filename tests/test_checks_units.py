@@ -22,6 +22,7 @@ RHEL76 = 'ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="7.6"\n'
 RHEL6 = 'ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="6.5"\n'
 SLES15 = 'ID="sles"\nID_LIKE="suse"\nVERSION_ID="15"\n'
 CENTOS7 = 'ID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\n'
+AZURE = "chassis_asset_tag=7783-7084-3265-9085-8269-3286-77\n"  # the dmi fact of an Azure VM
 
 
 def as_facts(recorded: dict[str, Any]) -> Facts:
@@ -239,12 +240,14 @@ def test_no_default_credentials_excludes_the_harness_user(
 
 
 def test_bash_history_of_the_harness_user_is_not_counted() -> None:
-    facts = {
-        "bash_history": "4000 vmcert /home/vmcert/.bash_history\n",
-        "harness_footprint": {"user": "vmcert"},
-    }
+    # the harness's login is the uid the probe ran for (its files: in its home, of this boot)
+    text = (
+        "4000 vmcert /home/vmcert/.bash_history\n### ids\n1001 2000 /home/vmcert/.bash_history\n"
+        "### passwd\nvmcert:1001:/home/vmcert:/bin/bash\n### login\nuid=1001\nbtime=1000\n"
+    )
+    facts = {"bash_history": text, "harness_footprint": {"user": "vmcert"}}
     assert run("bash_history", facts).status is P
-    facts["harness_footprint"] = {}
+    facts["bash_history"] = text.replace("uid=1001", "uid=0")
     assert run("bash_history", facts).status is F
 
 
@@ -325,7 +328,7 @@ def test_generalized_uses_boot_time() -> None:
 
 
 def test_boot_log_extra_ignore_param() -> None:
-    facts = {"dmesg": "### console\n### problems\n[ 1.0] foo: frobnicator failed\n"}
+    facts = {"dmesg": "### console\n### problems\n[ 1.0] foo: frobnicator failed\n", "dmi": AZURE}
     assert run("boot_log_clean", facts).status is F
     assert run("boot_log_clean", facts, extra_ignore=["frobnicator"]).status is P
 

@@ -36,7 +36,7 @@ def test_builtins_are_discovered_with_their_own_options() -> None:
     # no shared options type: neither platform's options know the other's flags
     qemu_flags = {item.flag for item in option_fields(QemuOptions)}
     ssh_flags = {item.flag for item in option_fields(SshOptions)}
-    assert {"accel", "gen", "memory", "cpus", "timeout"} == qemu_flags
+    assert {"accel", "gen", "memory", "cpus", "timeout", "provision"} == qemu_flags
     assert {"host", "port", "user", "key", "password", "known-hosts", "timeout"} == ssh_flags
 
 

@@ -31,7 +31,10 @@ def test_default_is_marketplace_without_overrides() -> None:
 def test_profiles_disagree_exactly_where_the_sources_do() -> None:
     assert set(PROFILES) == {"marketplace", "selftest", "lisa"}
     assert _sshd_status("selftest") is Status.WARNING  # not exactly 180
-    assert _sshd_status("lisa") is Status.FAIL  # LISA: 1-180
+    assert _sshd_status("lisa") is Status.PASS  # LISA today: 1-235 (1-180 in 2024)
+    sshd_20 = SSHD_200.replace("200", "20")
+    assert _sshd_status("lisa", sshd_20) is Status.PASS  # LISA accepts > 0
+    assert _sshd_status("marketplace", sshd_20) is Status.FAIL  # the docs: 30-235
     sshd_180 = SSHD_200.replace("200", "180")
     assert {_sshd_status(p, sshd_180) for p in PROFILES} == {Status.PASS}
     sshd_240 = SSHD_200.replace("200", "240")

@@ -104,7 +104,7 @@ echo "### main_config"
 exit 0
 """,
     "ssh_service": r"""
-for u in ssh.service sshd.service; do
+for u in ssh.service sshd.service ssh.socket sshd.socket; do
   echo "$u enabled=$(systemctl is-enabled "$u" 2>/dev/null) active=$(systemctl is-active "$u" 2>/dev/null)"
 done
 echo "### listen"
@@ -623,6 +623,10 @@ UNITS = {
     "masked": {
         "ssh.service": ("ssh.service", "inactive", "masked", "masked"),
         "sshd.service": ("sshd.service", "failed", "static", "static"),
+    },
+    "socket": {  # Ubuntu >= 22.10: sshd started through ssh.socket
+        "ssh.service": ("ssh.service", "active", "disabled", "disabled"),
+        "ssh.socket": ("ssh.socket", "active", "enabled", "enabled"),
     },
 }
 

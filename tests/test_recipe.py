@@ -149,7 +149,7 @@ def test_recipe_hash_covers_the_modules_that_build_each_variant() -> None:
 
 
 def test_unknown_variant_is_a_usage_error() -> None:
-    with pytest.raises(ImageInputError, match="known variants: defective, gen2, good"):
+    with pytest.raises(ImageInputError, match="known variants: azure, defective, gen2, good"):
         build_test_image("nope")
 
 

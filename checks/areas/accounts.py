@@ -19,36 +19,58 @@ from checks.registry import check
     severity=Severity.FAIL,
     required="every .bash_history ≤ {max_bytes} bytes",
     facts=[BASH_HISTORY],
-    params={"max_bytes": 1024},
-    profiles={"lisa": {"max_bytes": 0}},
+    params={"max_bytes": 1024, "histories": "bash"},
+    profiles={"lisa": {"max_bytes": 0, "histories": "shell-users"}},
     ms_test_name="Bash History",
     selftest_id=48,
     tags=BOTH,
 )
 def bash_history(facts: Facts, params: Params) -> Outcome:
-    """No bash history file of root or a /home user may exceed ``max_bytes`` (S1/S3: 1 KB; LISA:
-    empty). Histories of the harness's own user are not counted."""
+    """No history file may exceed ``max_bytes`` (S1/S3: 1 KB; LISA: empty). Every home directory
+    on the disk is searched: /root, every directory under /home (also one no account names any
+    more) and every home in /etc/passwd. ``histories``: ``bash`` (the marketplace's "Bash
+    History": every ``.bash_history``) or ``shell-users`` (LISA's
+    ``verify_bash_history_is_empty`` today: every ``.*sh_history`` and ``.history`` in the home
+    of an account whose shell ends in ``sh``).
+
+    The harness's own login is recognised by its uid (the probe runs for it) and by its files,
+    never by a name: a file is the harness's only when that uid owns it, it lies in that uid's
+    home and it was written during this boot. An image's file whose orphaned uid the harness's
+    new user happened to get keeps counting."""
     limit = params.integer("max_bytes")
-    ignored = footprint_users(facts)
-    files = [(f.size, f.owner, f.path) for f in facts.require(BASH_HISTORY).files]
-    counted = [
-        f for f in files if f[1] not in ignored and not any(f"/home/{u}/" in f[2] for u in ignored)
+    found = facts.require(BASH_HISTORY)
+    files = list(found.files)
+    if params.text("histories") == "shell-users":
+        homes = [a.home.rstrip("/") + "/" for a in found.accounts if a.uses_shell and a.home]
+        files = [f for f in files if any(f.path.startswith(home) for home in homes)]
+    else:
+        files = [f for f in files if f.bash]
+    harness_home = found.home_of(found.login_uid) if found.login_uid is not None else None
+    harness_files = [
+        f
+        for f in files
+        if harness_home not in (None, "", "/")
+        and f.uid == found.login_uid
+        and f.path.startswith(str(harness_home).rstrip("/") + "/")
+        and found.btime is not None
+        and f.mtime is not None
+        and f.mtime >= found.btime
     ]
+    counted = [f for f in files if f not in harness_files]
     if not counted:
-        return Outcome(Status.PASS, "No file Exist", "no bash history in the image")
-    too_big = [f for f in counted if f[0] > limit]
-    evidence = clip(f"{size} {path}" for size, _, path in counted)
+        return Outcome(Status.PASS, "No file Exist", "no shell history in the image")
+    too_big = [f for f in counted if f.size > limit]
+    evidence = clip(f"{f.size} {f.path}" for f in counted)
     if too_big:
-        worst = max(too_big)
+        worst = max(too_big, key=lambda f: (f.size, f.path))
         return Outcome(
             Status.FAIL,
-            f"{worst[2]}: {worst[0]} bytes",
-            f"{len(too_big)} bash history file(s) larger than {limit} bytes",
+            f"{worst.path}: {worst.size} bytes",
+            f"{len(too_big)} history file(s) larger than {limit} bytes",
             evidence,
         )
-    return Outcome(
-        Status.PASS, f"largest {max(counted)[0]} bytes", "bash history within limit", evidence
-    )
+    largest = max(f.size for f in counted)
+    return Outcome(Status.PASS, f"largest {largest} bytes", "history within limit", evidence)
 
 
 _USABLE = {"hash"}

@@ -43,23 +43,45 @@ def linux_agent_version(facts: Facts, params: Params) -> Outcome:
     area="agent",
     severity=Severity.FAIL,
     required="AutoUpdate.Enabled not set to n",
-    facts=[WAAGENT_CONF],
+    facts=[WAAGENT_CONF, AGENT_VERSION],
+    params={"when_disabled": "fail", "ignore_from_version": ""},
+    profiles={"lisa": {"ignore_from_version": "2.2.53.1"}},
     ms_test_name="Auto Update",
     selftest_id=51,
     tags=BOTH,
 )
 def waagent_auto_update(facts: Facts, params: Params) -> Outcome:
-    """Fails only when /etc/waagent.conf explicitly sets ``AutoUpdate.Enabled=n``; the commented
-    default (``# AutoUpdate.Enabled=y``) passes, as in the self-test sample."""
+    """Auto-update is off only when /etc/waagent.conf sets ``AutoUpdate.Enabled`` to ``n`` as
+    the agent reads it (last uncommented line wins, ``y``/``n`` in any case, anything else is the
+    default ``y``); the commented default (``# AutoUpdate.Enabled=y``) passes, as in the self-test
+    sample (S3).
+
+    What a disabled auto-update costs is a policy choice (``when_disabled``: ``fail`` or
+    ``warn``), because the criteria give the self-test's "Auto Update" [51] no severity of its own
+    (azure-certification.md §1a, "?"). The default is ``fail`` because it is one of the toolkit's
+    tests and "If any of the tests fail, your image is not certified" (S3, S5). LISA's
+    ``verify_waagent_version`` fails only an agent older than 2.2.53.1 without auto-update; the
+    ``lisa`` profile follows it with ``ignore_from_version``."""
     conf = facts.require(WAAGENT_CONF)
     if not conf.present:
         return Outcome(Status.SKIPPED, "no /etc/waagent.conf", "the agent is not configured")
     setting = conf.settings.get("AutoUpdate.Enabled", Setting("", True))
     value, commented = setting.value, setting.commented
     shown = f"{'# ' if commented else ''}AutoUpdate.Enabled={value}" if value else "(default)"
-    if not commented and value.lower().startswith("n"):
-        return Outcome(Status.FAIL, shown, "agent auto-update is disabled")
-    return Outcome(Status.PASS, shown, "agent auto-update is enabled")
+    if conf.switch("AutoUpdate.Enabled", True):
+        return Outcome(Status.PASS, shown, "agent auto-update is enabled")
+    floor = params.text("ignore_from_version")
+    agent = facts.get(AGENT_VERSION)
+    if floor and agent is not None and agent.version and version_ge(agent.version, floor):
+        return Outcome(
+            Status.PASS,
+            f"{shown}; WALinuxAgent {agent.version}",
+            f"auto-update is off but the agent is ≥ {floor} (LISA's rule)",
+        )
+    status = {"fail": Status.FAIL, "warn": Status.WARNING}.get(
+        params.text("when_disabled"), Status.WARNING
+    )
+    return Outcome(status, shown, "agent auto-update is disabled")
 
 
 @check(
@@ -82,13 +104,16 @@ def resource_disk_swap_config(facts: Facts, params: Params) -> Outcome:
     if not waagent.present:
         return Outcome(Status.SKIPPED, "no /etc/waagent.conf", "the agent is not configured")
     conf = waagent.uncommented()
-    agent = conf.get("Provisioning.Agent", "auto").lower()
-    use_ci = conf.get("Provisioning.UseCloudInit", "").lower().startswith("y")
+    agent = conf.get("Provisioning.Agent", "auto").lower() or "auto"
+    use_ci = waagent.switch("Provisioning.UseCloudInit", False)
     via_cloud_init = (
         agent == "cloud-init" or use_ci or (agent == "auto" and waagent.cloud_init_present)
     )
-    fmt = conf.get("ResourceDisk.Format", "").lower()
-    swap = conf.get("ResourceDisk.EnableSwap", "").lower()
+    # y/n as the agent's get_switch reads them (anything else is the default, off)
+    fmt = "y" if waagent.switch("ResourceDisk.Format", False) else "n"
+    swap = "y" if waagent.switch("ResourceDisk.EnableSwap", False) else "n"
+    fmt = fmt if "ResourceDisk.Format" in conf else ""
+    swap = swap if "ResourceDisk.EnableSwap" in conf else ""
     size = conf.get("ResourceDisk.SwapSizeMB", "")
     actual = (
         f"Provisioning.Agent={agent} Format={fmt or '-'} "

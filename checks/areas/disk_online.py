@@ -8,6 +8,7 @@ both sources when both are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from checks.common import clip
@@ -23,10 +24,26 @@ _SPLIT_OFF = ("/usr", "/var", "/etc", "/lib", "/bin", "/sbin", "/opt")
 """Root-filesystem paths that must not be separate mounts of the OS disk."""
 
 
+RESOURCE_DISK_SOURCES = re.compile(
+    r"^(/dev/disk/cloud/azure_resource(-part\d+)?|/dev/disk/azure/resource(-part\d+)?"
+    r"|/mnt/resource/\S+)$"
+)
+"""fstab swap sources that live on Azure's resource disk: cloud-init's ``mounts`` module writes
+``/dev/disk/cloud/azure_resource-part2 none swap`` for ``swap`` on the resource disk, the udev
+rules of WALinuxAgent/azure-vm-utils name it ``/dev/disk/azure/resource``, and waagent's swap file
+is ``/mnt/resource/swapfile``. S9 puts swap there; it is not on the OS disk."""
+
+
+def on_resource_disk(source: str) -> bool:
+    """Whether an fstab swap source is on the resource disk (see :data:`RESOURCE_DISK_SOURCES`)."""
+    return RESOURCE_DISK_SOURCES.match(source) is not None
+
+
 def swap_online(facts: Facts) -> Outcome:
     """No active swap on the OS disk (a partition of it or a swap file on one of its filesystems),
-    no swap entry in /etc/fstab, and no swap-typed partition on the OS disk. Swap files on the
-    resource disk (waagent's /mnt/resource/swapfile) are fine."""
+    no swap entry in /etc/fstab for the OS disk, and no swap-typed partition on the OS disk. Swap on
+    the resource disk (waagent's /mnt/resource/swapfile, cloud-init's azure_resource-part2) is
+    fine."""
     disk = facts.require(BLOCK_DEVICES)
     swap = facts.get(SWAP) or Swap()
     os_devices = {d.name for d in disk.devices}
@@ -41,7 +58,8 @@ def swap_online(facts: Facts) -> Outcome:
                 f"active swap {name} ({kind}{', on ' + backing if backing != '-' else ''})"
             )
     for entry in swap.fstab:
-        problems.append(f"fstab swap entry: {entry}")
+        if not on_resource_disk(entry.split()[0] if entry.split() else ""):
+            problems.append(f"fstab swap entry: {entry}")
     for d in disk.devices:
         if d.fstype == "swap" and d.type in ("part", "lvm"):
             problems.append(f"swap {d.type} on the OS disk: {d.name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from checks.common import BOTH, ONLINE, clip, version_ge
 from checks.facts.bootloader_config import FACT as BOOTLOADER_CONFIG
@@ -35,18 +36,23 @@ def _os_release(facts: Facts) -> OsRelease:
     area="kernel",
     severity=Severity.FAIL,
     required="console=ttyS0#earlyprintk=ttyS0",
-    facts=[CMDLINE],
+    facts=[CMDLINE, UNAME],
     ms_test_name="Required Kernel Parameters",
     selftest_id=40,
     tags=BOTH,
 )
 def kernel_cmdline_console(facts: Facts, params: Params) -> Outcome:
     """The running kernel's command line has ``console=ttyS0`` and ``earlyprintk=ttyS0`` (a
-    ``,115200`` suffix is allowed; ``ttyAMA0`` on arm64, as LISA expects)."""
+    ``,115200`` suffix is allowed). On arm64 the console is ``ttyAMA0`` (LISA's
+    ``verify_serial_console_is_enabled``) and only ``console=`` is required: ``earlyprintk`` is an
+    x86 parameter (the kernel's kernel-parameters.txt lists it under [X86]; arm64 has
+    ``earlycon``), so an arm64 image cannot carry it."""
     cmdline = facts.require(CMDLINE)
-    port = "ttyAMA0" if _arch(facts) == "aarch64" else "ttyS0"
+    arm64 = _arch(facts) in ("aarch64", "arm64")
+    port = "ttyAMA0" if arm64 else "ttyS0"
+    params_needed = ("console",) if arm64 else ("console", "earlyprintk")
     missing = []
-    for param in ("console", "earlyprintk"):
+    for param in params_needed:
         values = cmdline.values(param)
         if not any(v == port or v.startswith(port + ",") for v in values):
             missing.append(f"{param}={port}")
@@ -55,8 +61,10 @@ def kernel_cmdline_console(facts: Facts, params: Params) -> Outcome:
             Status.FAIL,
             cmdline.text,
             "Missing Parameter: " + ", ".join(missing),
-            required=f"console={port}#earlyprintk={port}",
+            required="#".join(f"{p}={port}" for p in params_needed),
         )
+    if arm64:
+        return Outcome(Status.PASS, cmdline.text, f"console={port} (arm64: no earlyprintk)")
     return Outcome(Status.PASS, cmdline.text, "console and earlyprintk point at the serial port")
 
 
@@ -110,21 +118,50 @@ def os_arch_64bit(facts: Facts, params: Params) -> Outcome:
     return Outcome(Status.FAIL, arch, f"architecture {arch} is not supported")
 
 
-# Minimum kernels with the SACK fix (CVE-2019-11477/78/79), S1's table as quoted in
-# azure-certification.md §1a: (os-release ID, VERSION_ID prefix) -> minimum per kernel series.
-SACK_TABLE: dict[tuple[str, str], list[str]] = {
-    ("ubuntu", "16.04"): ["4.15.0-1049"],
-    ("ubuntu", "18.04"): ["4.18.0-1023", "5.0.0-1025"],
-    ("rhel", "7.6"): ["3.10.0-957.21.3"],
-    ("centos", "7.6"): ["3.10.0-957.21.3"],
-    ("rhel", "7.7"): ["3.10.0-1062.1.1"],
-    ("centos", "7.7"): ["3.10.0-1062.1.1"],
-    ("rhel", "8.0"): ["4.18.0-80.4.2"],
-    ("rhel", "8.1"): ["4.18.0-147"],
-    ("sles", "15"): ["4.12.14-5.30.1"],
-    ("debian", "9"): ["4.9.168-1+deb9u3"],
-    ("debian", "10"): ["4.19.37-5"],
-}
+# Minimum kernels with the SACK fix (CVE-2019-11477/78/79) per distribution release and kernel
+# series. "S1" rows are S1's table as quoted in azure-certification.md §1a; the others come from
+# the vendor's advisory for the same CVEs (named in each row). S1 lists single minor releases
+# only, so a release it omits (RHEL 7.8, 8.6, SLES 12 SP5) must not fall through to the upstream
+# stable floors, which vendor kernels (3.10, 4.12, 4.18) never match.
+RHEL_LIKE = ("rhel", "centos", "almalinux", "rocky", "ol")
+
+
+@dataclass(frozen=True)
+class SackFloor:
+    """The first fixed kernel of one series on one distribution release."""
+
+    distros: tuple[str, ...]
+    """os-release ``ID`` values."""
+    version: str
+    """``VERSION_ID`` or its prefix (``8`` matches ``8.6``; the longest match wins)."""
+    series: str
+    """Kernel series (``4.18``) the floor applies to."""
+    floor: str
+    source: str
+    cloud: bool | None = None
+    """Ubuntu only: the floor is for a cloud flavour (ABI ≥ 1000, ``-azure``), not ``generic``."""
+
+
+SACK_FLOORS: tuple[SackFloor, ...] = (
+    SackFloor(("ubuntu",), "16.04", "4.15", "4.15.0-1049", "S1", cloud=True),
+    SackFloor(("ubuntu",), "16.04", "4.15", "4.15.0-52", "USN-4017-1", cloud=False),
+    SackFloor(("ubuntu",), "16.04", "4.4", "4.4.0-151", "USN-4017-1"),
+    SackFloor(("ubuntu",), "18.04", "4.18", "4.18.0-1023", "S1", cloud=True),
+    SackFloor(("ubuntu",), "18.04", "5.0", "5.0.0-1025", "S1", cloud=True),
+    # 18.04's linux-azure-4.15 is the tree S1 lists for 16.04 (4.15.0-1049); generic 4.15.0-52
+    SackFloor(("ubuntu",), "18.04", "4.15", "4.15.0-1049", "S1 (linux-azure 4.15)", cloud=True),
+    SackFloor(("ubuntu",), "18.04", "4.15", "4.15.0-52", "USN-4017-1", cloud=False),
+    SackFloor(RHEL_LIKE, "7", "3.10", "3.10.0-957.21.3", "RHSA-2019:1481 (S1: 7.6)"),
+    SackFloor(RHEL_LIKE, "7.7", "3.10", "3.10.0-1062.1.1", "S1"),
+    SackFloor(RHEL_LIKE, "8", "4.18", "4.18.0-80.4.2", "RHSA-2019:1479 (S1: 8.0)"),
+    SackFloor(RHEL_LIKE, "8.1", "4.18", "4.18.0-147", "S1"),
+    SackFloor(("sles", "sles_sap"), "15", "4.12", "4.12.14-5.30.1", "S1"),
+    # SP5 shipped in Dec 2019, after the June 2019 fix: every SP5 kernel (4.12.14-120 default,
+    # 4.12.14-16 azure) carries it (SUSE's CVE-2019-11477 page lists SP5 as not affected)
+    SackFloor(("sles", "sles_sap"), "12.5", "4.12", "4.12.14-16", "SUSE CVE-2019-11477"),
+    SackFloor(("debian",), "9", "4.9", "4.9.168-1+deb9u3", "S1"),
+    SackFloor(("debian",), "10", "4.19", "4.19.37-5", "S1"),
+)
 # Upstream: fixed in mainline 5.2 and in the stable series below (first fixed release each).
 SACK_UPSTREAM: dict[str, str] = {
     "4.4": "4.4.182",
@@ -140,6 +177,25 @@ def _series(version: str) -> str:
     return m.group(1) if m else ""
 
 
+def _version_matches(version_id: str, prefix: str) -> bool:
+    return version_id == prefix or version_id.startswith(prefix + ".")
+
+
+def sack_floor(distro: str, version_id: str, release: str) -> SackFloor | None:
+    """The most specific floor for this distribution release and kernel (None: not listed)."""
+    abi = re.match(r"\d+\.\d+\.\d+-(\d+)", release)
+    cloud = abi is not None and int(abi.group(1)) >= 1000
+    rows = [
+        row
+        for row in SACK_FLOORS
+        if distro in row.distros
+        and _version_matches(version_id, row.version)
+        and row.series == _series(release)
+        and (row.cloud is None or row.cloud == cloud)
+    ]
+    return max(rows, key=lambda row: len(row.version), default=None)
+
+
 @check(
     id="sack_kernel_patch",
     title="Kernel has the TCP SACK fix",
@@ -153,10 +209,11 @@ def _series(version: str) -> str:
     tags=BOTH,
 )
 def sack_kernel_patch(facts: Facts, params: Params) -> Outcome:
-    """The running kernel must be at least the SACK-fixed version S1 lists for the distribution.
-    Kernels of series 5.2 or later carry the fix upstream; other distributions are compared with
-    the first fixed upstream stable release of their series. Debian kernels are compared by
-    package version (from ``uname -v``), the others by ``uname -r``."""
+    """The running kernel must be at least the SACK-fixed version for its distribution release and
+    kernel series (:data:`SACK_FLOORS`: S1's table and the vendors' advisories). Kernels of series
+    5.2 or later carry the fix upstream; a kernel no row covers is compared with the first fixed
+    upstream stable release of its series. Debian kernels are compared by package version (from
+    ``uname -v``), the others by ``uname -r``."""
     uname = facts.require(UNAME)
     release = uname.release
     os_release = facts.require(OS_RELEASE)
@@ -169,15 +226,14 @@ def sack_kernel_patch(facts: Facts, params: Params) -> Outcome:
     major_minor = tuple(int(x) for x in _series(release).split(".")) if _series(release) else ()
     if major_minor and major_minor >= (5, 2):
         return Outcome(Status.PASS, actual, "kernel series ≥ 5.2 carries the SACK fix upstream")
-    for (d, v), minimums in SACK_TABLE.items():
-        if d == distro and (version_id == v or version_id.startswith(v + ".")):
-            same_series = [m for m in minimums if _series(m) == _series(compare)]
-            floor = same_series[0] if same_series else minimums[0]
-            if version_ge(compare, floor):
-                return Outcome(Status.PASS, actual, f"≥ {floor} (S1 table)", required=f"≥ {floor}")
-            return Outcome(
-                Status.FAIL, actual, f"older than {floor} (S1 table)", required=f"≥ {floor}"
-            )
+    row = sack_floor(distro, version_id, release)
+    if row is not None:
+        required = f"≥ {row.floor}"
+        if version_ge(compare, row.floor):
+            return Outcome(Status.PASS, actual, f"≥ {row.floor} ({row.source})", required=required)
+        return Outcome(
+            Status.FAIL, actual, f"older than {row.floor} ({row.source})", required=required
+        )
     fixed = SACK_UPSTREAM.get(_series(release))
     if fixed is None:
         return Outcome(Status.FAIL, actual, "kernel series predates every SACK-fixed release")
@@ -188,7 +244,7 @@ def sack_kernel_patch(facts: Facts, params: Params) -> Outcome:
     return Outcome(
         Status.FAIL,
         actual,
-        f"not in S1's table and older than upstream {floor}",
+        f"no distribution floor for this release and older than upstream {floor}",
         required=f"≥ {floor}",
     )
 

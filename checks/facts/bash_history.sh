@@ -1,6 +1,43 @@
+# Every home directory on the disk: /root, each directory under /home (also one no account names
+# any more) and every home /etc/passwd names; in each, the shell histories LISA looks for
+# (.*sh_history: bash, sh, zsh, ksh, mksh; .history: csh, tcsh). Then who owns them (uid, mtime),
+# the accounts with their shells, and who runs this probe (the harness's login, by uid).
+nl='
+'
+homes="/root$nl"
+for d in /home/*; do [ -d "$d" ] && homes="$homes$d$nl"; done
+if [ -r /etc/passwd ]; then
+  h=
+  while IFS=: read -r _ _ _ _ _ h _ || [ -n "$h" ]; do
+    case $h in ''|/) ;; *) [ -d "$h" ] && homes="$homes$h$nl";; esac
+    h=
+  done </etc/passwd
+fi
 set --
-for f in /root/.bash_history /home/*/.bash_history; do
-  [ -e "$f" ] && set -- "$@" "$f"
+seen=$nl
+old_ifs=$IFS; IFS=$nl
+for d in $homes; do
+  case $seen in *"$nl$d$nl"*) continue;; esac
+  seen="$seen$d$nl"
+  for f in "$d"/.*sh_history "$d"/.history; do [ -e "$f" ] && set -- "$@" "$f"; done
 done
+IFS=$old_ifs
 [ $# -gt 0 ] && stat -c '%s %U %n' "$@"
+echo "### ids"
+[ $# -gt 0 ] && stat -c '%u %Y %n' "$@"
+echo "### passwd"
+if [ -r /etc/passwd ]; then
+  u=
+  while IFS=: read -r u _ uid _ _ h sh || [ -n "$u" ]; do
+    [ -n "$u" ] && printf '%s:%s:%s:%s\n' "$u" "$uid" "$h" "$sh"
+    u=
+  done </etc/passwd
+fi
+echo "### login"
+uid=${SUDO_UID:-}
+if [ -z "$uid" ]; then
+  while read -r k v _; do [ "$k" = Uid: ] && { uid=$v; break; }; done </proc/self/status
+fi
+echo "uid=$uid"
+while read -r k v; do [ "$k" = btime ] && { echo "btime=$v"; break; }; done </proc/stat
 exit 0

@@ -3,8 +3,10 @@
 # of the unit (sshd.service on Debian: Id=ssh.service), and nothing for a unit that does not exist
 # (checked on systemd 252; older systemd printed the aliased unit's state for an alias, which
 # ssh_enabled accepts alike).
-out=$(systemctl show -p Id -p ActiveState -p UnitFileState ssh.service sshd.service 2>/dev/null)
-set -- ssh.service sshd.service
+# The sockets too: Ubuntu >= 22.10 starts sshd through ssh.socket (the service is disabled).
+out=$(systemctl show -p Id -p ActiveState -p UnitFileState ssh.service sshd.service \
+  ssh.socket sshd.socket 2>/dev/null)
+set -- ssh.service sshd.service ssh.socket sshd.socket
 id=; act=; ufs=
 while IFS= read -r l; do
   case $l in

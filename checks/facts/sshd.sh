@@ -1,10 +1,15 @@
-# grep -iE '^(clientaliveinterval|...) ' over `sshd -T` (the status is grep's: 0 when a line
+# grep -iE '^(clientaliveinterval|...) ' over `sshd -T -C …` (the status is grep's: 0 when a line
 # matched) and grep -inE '^[[:space:]]*(ClientAliveInterval|Include)([[:space:]]|=)' over
 # sshd_config, both in the shell
 echo "### effective"
 SSHD=/usr/sbin/sshd; [ -x "$SSHD" ] || SSHD=/usr/bin/sshd
 if [ -x "$SSHD" ]; then
-  "$SSHD" -T 2>&1 | (
+  # What a real connection gets: -C applies the Match blocks (a plain -T prints only the global
+  # part). The spec is a customer's first login (Azure's default admin name, an outside address);
+  # an sshd too old for -C, or one that rejects the spec, gives the global settings instead.
+  out=$("$SSHD" -T -C user=azureuser,host=client.invalid,addr=198.51.100.10 2>&1) \
+    || out=$("$SSHD" -T 2>&1)
+  printf '%s\n' "$out" | (
     rc=1; l=
     while IFS= read -r l || [ -n "$l" ]; do
       case $l in

@@ -1,4 +1,4 @@
-"""The ``waagent_conf`` fact: the AutoUpdate, ResourceDisk and Provisioning settings of
+"""The ``waagent_conf`` fact: the AutoUpdate, Extensions, ResourceDisk and Provisioning settings of
 ``/etc/waagent.conf`` and the swap-related lines of the cloud-init configuration."""
 
 from __future__ import annotations
@@ -31,11 +31,24 @@ class WaagentConf:
     present: bool
     """Whether /etc/waagent.conf exists."""
     settings: Mapping[str, Setting] = field(default_factory=dict)
-    """By name; an uncommented line wins over a commented default."""
+    """By name, as the agent reads them (the last uncommented line wins; see :func:`_settings`);
+    a commented default appears only when no uncommented line sets the key."""
     cloud_init_present: bool = False
     """Whether /etc/cloud exists (cloud-init is installed)."""
     cloud_init_lines: tuple[str, ...] = ()
     """``path:line`` of the cloud-init swap/mounts/disk_setup/fs_setup settings."""
+
+    def switch(self, name: str, default: bool) -> bool:
+        """A boolean setting as the agent's ``get_switch`` reads it: ``y``/``n`` in any case,
+        anything else (or nothing) is ``default``."""
+        setting = self.settings.get(name)
+        if setting is None or setting.commented:
+            return default
+        if setting.value.lower() == "y":
+            return True
+        if setting.value.lower() == "n":
+            return False
+        return default
 
     def uncommented(self) -> dict[str, str]:
         """The settings set by uncommented lines: name -> value."""
@@ -43,13 +56,23 @@ class WaagentConf:
 
 
 def _settings(text: str) -> dict[str, Setting]:
+    """The settings as WALinuxAgent's ``ConfigurationProvider.load`` reads them: a line that
+    does not start with ``#`` and has ``=`` sets ``key = value`` (key stripped, value up to the
+    next ``=`` with quotes and spaces stripped; ``None`` means unset), and the **last** such line
+    wins. Commented lines (``# AutoUpdate.Enabled=y``, the shipped defaults) are kept only for
+    reporting, when no real line sets the key."""
     out: dict[str, Setting] = {}
     for line in text.splitlines():
-        m = re.match(r"^\s*(#?)\s*([A-Za-z.]+)\s*=\s*(\S*)", line)
-        if m:
-            name, commented = m.group(2), bool(m.group(1))
-            if name not in out or out[name].commented:
-                out[name] = Setting(m.group(3), commented)
+        if line.startswith("#"):
+            m = re.match(r"^#\s*([A-Za-z.]+)\s*=\s*(\S*)", line)
+            if m and (m.group(1) not in out or out[m.group(1)].commented):
+                out[m.group(1)] = Setting(m.group(2), True)
+            continue
+        if "=" not in line:
+            continue
+        parts = line.split("=")
+        key, value = parts[0].strip(), parts[1].strip('" ')
+        out[key] = Setting("" if value == "None" else value, False)
     return out
 
 
@@ -70,6 +93,7 @@ def parse(text: str) -> WaagentConf:
 _AGENT_KEYS = (
     "AutoUpdate.Enabled",
     "AutoUpdate.UpdateToLatestVersion",
+    "Extensions.Enabled",
     "Provisioning.Agent",
     "Provisioning.Enabled",
     "Provisioning.UseCloudInit",

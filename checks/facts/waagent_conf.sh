@@ -9,6 +9,7 @@ if [ -f /etc/waagent.conf ]; then
     case $k in
       AutoUpdate.Enabled*) r=${k#AutoUpdate.Enabled};;
       AutoUpdate.UpdateToLatestVersion*) r=${k#AutoUpdate.UpdateToLatestVersion};;
+      Extensions.Enabled*) r=${k#Extensions.Enabled};;
       Provisioning.Agent*) r=${k#Provisioning.Agent};;
       Provisioning.Enabled*) r=${k#Provisioning.Enabled};;
       Provisioning.UseCloudInit*) r=${k#Provisioning.UseCloudInit};;

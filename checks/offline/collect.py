@@ -99,8 +99,7 @@ def collect_offline(image: OfflineImage, facts: Sequence[Fact[object]]) -> Offli
             errors[item.name] = f"fact {item.name}: cannot read it from the image: {_one_line(exc)}"
         except Exception as exc:  # a reader bug must not end the run: the fact is an error
             errors[item.name] = (
-                f"fact {item.name}: offline reader failed ({type(exc).__name__}: "
-                f"{_one_line(exc)})"
+                f"fact {item.name}: offline reader failed ({type(exc).__name__}: {_one_line(exc)})"
             )
         timings[item.name] = time.monotonic() - began
     parsed = Facts.from_texts(texts, errors=errors, source=SOURCE, known=wanted)

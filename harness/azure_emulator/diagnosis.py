@@ -10,6 +10,8 @@ to be escaped by whatever renders it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -143,3 +145,39 @@ def timeline_lines(state: ProvisioningState) -> list[str]:
     if state.dropped_events:
         lines.append(f"          ({state.dropped_events} repeated events not shown)")
     return lines
+
+
+_CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at .*Datasource (\S+)")
+_WAAGENT_FRAME = re.compile(r'File "[^"]*azurelinuxagent/')
+
+
+def gave_up(state: ProvisioningState, serial: Iterable[str]) -> str | None:
+    """Why provisioning can no longer succeed, from the timeline and the serial console, or
+    ``None`` while it still may. Lets a boot fail early instead of waiting out its deadline.
+
+    * the agent reported ``ProvisioningFailed``;
+    * cloud-init finished with a datasource other than Azure and nobody reported health (the
+      image's cloud-init does not use the Azure datasource; waagent, if present, then waits 30
+      minutes for cloud-init's ``ovf-env.xml``);
+    * waagent crashed (a Python traceback through ``azurelinuxagent``) before any request (a
+      traceback later on may be one waagent logged and survived).
+    """
+    if state.ready is not None:
+        return None
+    if state.failure is not None:
+        return diagnose(state, final=True).message
+    reported = bool(state.health)
+    for line in serial:
+        done = _CLOUD_INIT_DONE.search(line)
+        if done and not done.group(1).startswith("DataSourceAzure") and not reported:
+            return (
+                f"cloud-init finished with {done.group(1).rstrip('.')} instead of the Azure "
+                "datasource and nothing reported health: the image's cloud-init does not use "
+                "the Azure datasource (datasource_list), so Azure provisioning never starts"
+            )
+        if _WAAGENT_FRAME.search(line) and state.requests == 0:
+            return (
+                "waagent crashed (a Python traceback on the serial console) before contacting "
+                "the WireServer: see the serial log for the exception"
+            )
+    return None

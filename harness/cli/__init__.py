@@ -27,6 +27,18 @@ COMMANDS: dict[str, str] = {
     "certify": "harness.cli.certify:certify_command",
     "replicate": "harness.cli.replicate:replicate_command",
     "storage": "harness.cli.storage:storage_group",
+    # the publishing pipeline (harness.publish)
+    "offer": "harness.publish.cli:offer_group",
+    "publish": "harness.publish.cli:publish_command",
+    "status": "harness.publish.cli:status_command",
+    "offers": "harness.publish.cli:offers_command",
+    "history": "harness.publish.cli:history_command",
+    "go-live": "harness.publish.cli:go_live_command",
+    "cancel": "harness.publish.cli:cancel_command",
+    "catalog": "harness.publish.cli:catalog_command",
+    "outbox": "harness.publish.cli:outbox_command",
+    "support": "harness.publish.cli:support_command",
+    "publish-worker": "harness.publish.cli:worker_command",
 }
 
 

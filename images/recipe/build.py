@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from images.recipe.azure import AZURE_TOOLS, derive_azure
 from images.recipe.defective import derive_defective
 from images.recipe.gen2 import GEN2_TOOLS, derive_gen2
 from images.recipe.good import build_good
@@ -19,11 +20,15 @@ from images.recipe.variants import Variant, get_variant
 Derive = Callable[[Variant, Path, Path, Progress, Path], Path]
 """``derive(spec, good_vhd, work_dir, say, log) -> built_vhd``."""
 
-DERIVED: dict[str, Derive] = {"defective": derive_defective, "gen2": derive_gen2}
+DERIVED: dict[str, Derive] = {
+    "defective": derive_defective,
+    "gen2": derive_gen2,
+    "azure": derive_azure,
+}
 """How each variant other than ``good`` is made from the good image; the function lives in the
 module named after the variant (the recipe hash relies on it, see :mod:`images.recipe.key`)."""
 
-EXTRA_TOOLS: dict[str, tuple[str, ...]] = {"gen2": GEN2_TOOLS}
+EXTRA_TOOLS: dict[str, tuple[str, ...]] = {"gen2": GEN2_TOOLS, "azure": AZURE_TOOLS}
 
 
 def build_test_image(

@@ -43,6 +43,12 @@ VARIANTS: dict[str, Variant] = {
         description="the good image with ten planted defects, one per check id",
         expected_failures=DEFECTIVE_FAILURES,
     ),
+    "azure": Variant(
+        name="azure",
+        description="the good image prepared as Azure's Debian images are: cloud-init with only "
+        "the Azure datasource, waagent for extensions (boot with --provision azure)",
+        expected_failures=frozenset(),
+    ),
     "gen2": Variant(
         name="gen2",
         description="the good image as a Generation 2 disk: GPT, EFI system partition, "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.accel import OVMF_CODE, QEMU, Accel
+from harness.azure_emulator.server import QemuArguments
 from harness.platforms.base import Bootable
 from harness.platforms.qemu.options import QemuOptions
 
@@ -76,9 +77,15 @@ def overlay_argv(candidate: Bootable, files: RunFiles) -> list[str]:
 
 
 def qemu_argv(
-    options: QemuOptions, candidate: Bootable, accel: Accel, files: RunFiles, ssh_port: int
+    options: QemuOptions,
+    candidate: Bootable,
+    accel: Accel,
+    files: RunFiles,
+    ssh_port: int,
+    azure: QemuArguments | None = None,
 ) -> list[str]:
-    """The ``qemu-system-x86_64`` command line that boots the overlay with the seed attached."""
+    """The ``qemu-system-x86_64`` command line that boots the overlay with the seed attached,
+    or, with ``azure``, with the Azure emulator's CPU, identity, CD and network instead."""
     if generation(options, candidate) == 2:
         firmware = [  # OVMF's debug port output is noise; it reports on the serial port
             "-drive",
@@ -93,11 +100,20 @@ def qemu_argv(
             "-device",
             "isa-debugcon,iobase=0x402,chardev=fw0",
         ]
+    accel_args = list(accel.qemu_args)
+    seed = ["-drive", f"file={files.seed},format=raw,if=virtio,readonly=on"]
+    netdev = f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
+    nic = "virtio-net-pci,netdev=n0,romfile="  # no iPXE: no network boot attempts
+    extra: list[str] = []
+    if azure is not None:
+        if "-cpu" in accel_args:
+            accel_args[accel_args.index("-cpu") + 1] = azure.cpu
+        seed, netdev, nic, extra = [], azure.netdev, azure.nic, azure.extra
     return [
         QEMU,
         "-name",
         files.directory.name,
-        *accel.qemu_args,
+        *accel_args,
         "-machine",
         "q35",
         "-smp",
@@ -110,14 +126,14 @@ def qemu_argv(
         *firmware,
         "-drive",
         f"file={files.overlay},format=qcow2,if=virtio",
-        "-drive",
-        f"file={files.seed},format=raw,if=virtio,readonly=on",
+        *seed,
         "-netdev",
-        f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
+        netdev,
         "-device",
-        "virtio-net-pci,netdev=n0,romfile=",
+        nic,
         "-device",
         "virtio-rng-pci",
+        *extra,
         "-chardev",
         f"file,id=ser0,path={files.serial_log}",
         "-serial",

@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.azure_emulator.server import Emulator
 from harness.errors import InfraError
 from harness.platforms.machine import Machine, SettleState, signals_deferred
 from harness.platforms.qemu.cmdline import RunFiles
@@ -59,6 +60,8 @@ class QemuRun:
     stderr_path: Path | None = None
     started: float = 0.0
     extra_paths: list[Path] = field(default_factory=list)
+    emulator: Emulator | None = None
+    """The Azure provisioning emulator of a ``--provision azure`` boot (stopped after QEMU)."""
 
     @property
     def directory(self) -> Path:
@@ -90,10 +93,15 @@ class QemuRun:
         for watcher in (self.watcher, self.firmware):
             if watcher is not None:
                 watcher.stop()
+        if self.emulator is not None:
+            self.emulator.stop()
         if self.serial_log_to is not None:
             with contextlib.suppress(OSError):
                 self.serial_log_to.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(self.files.serial_log, self.serial_log_to)
+                if self.emulator is not None:  # the guest's requests, beside its console
+                    log = self.emulator.request_log_path
+                    shutil.copyfile(log, self.serial_log_to.with_name(log.name))
         if self.qmp_dir is not None:
             shutil.rmtree(self.qmp_dir, ignore_errors=True)
         if self.owns_directory:

@@ -29,3 +29,9 @@ class QemuOptions(PlatformOptions):
         help="Seconds to wait for SSH (default 90 under KVM, x5 under TCG).",
         minimum=1,
     )
+    provision: str = option(
+        "nocloud",
+        help="How the guest gets its login: azure = emulated Azure provisioning (media, "
+        "WireServer, IMDS; the image's agent must report Ready), nocloud = a cidata seed.",
+        choices=("azure", "nocloud"),
+    )

@@ -40,6 +40,7 @@ from harness.platforms.options import PlatformOptions, expect_options
 from harness.platforms.qemu.cmdline import RunFiles, generation, overlay_argv, qemu_argv
 from harness.platforms.qemu.machine import QemuMachine, QemuRun
 from harness.platforms.qemu.options import QemuOptions
+from harness.platforms.qemu.provision import AzureProvisioning
 from harness.platforms.qemu.serial import SerialWatcher, fatal_reason
 from harness.seed import SEED_USER, build_seed_iso
 from harness.ssh import NOTE_EPHEMERAL, wait_for_ssh
@@ -48,6 +49,7 @@ FOOTPRINT = (
     f"user {SEED_USER} created by cloud-init from a NoCloud seed (cidata ISO) with an ephemeral "
     "ed25519 key and NOPASSWD sudo",
     "cloud-init told to make only an ed25519 host key and not to grow the disk",
+    "the seed host name added to /etc/hosts (127.0.1.1), as Azure's DNS resolves a VM's name",
     "the guest writes only to a throwaway overlay",
 )
 """What a QEMU boot adds to the guest (the checks discount it)."""
@@ -166,8 +168,15 @@ def _boot(
         raise InputError(
             f"cannot use image {candidate.path} as a {candidate.qemu_driver} backing file: {detail}"
         )
-    keys = generate_keypair(files.directory, comment=f"vmcert-{files.directory.name}")
-    build_seed_iso(files.directory, keys.public_line, f"vmcert-{uuid.uuid4()}")
+    azure: AzureProvisioning | None = None
+    if options.provision == "azure":
+        azure = AzureProvisioning.start(files.directory)
+        run.emulator = azure.emulator  # stopped by the run's teardown, on every exit path
+        keys, user = azure.keys, azure.user
+    else:
+        keys = generate_keypair(files.directory, comment=f"vmcert-{files.directory.name}")
+        build_seed_iso(files.directory, keys.public_line, f"vmcert-{uuid.uuid4()}")
+        user = SEED_USER
     if gen == 2:
         if not OVMF_CODE.exists():
             raise InfraError(f"UEFI firmware {OVMF_CODE} missing; install ovmf")
@@ -178,27 +187,34 @@ def _boot(
     timeout = options.boot_timeout
     if timeout is None:
         timeout = DEFAULT_BOOT_TIMEOUT * accel.timeout_scale
-    port = _start(candidate, options, context, accel, run)
+    port = _start(candidate, options, context, accel, run, azure)
     context.notify(
         f"QEMU started (pid {run.process.pid if run.process else '?'}, {accel.name}, "
         f"gen {gen}, {candidate.qemu_driver}); waiting up to {timeout:.0f} s for SSH on "
-        f"127.0.0.1:{port}"
+        f"127.0.0.1:{port}" + (" as the Azure-provisioned user" if azure else "")
     )
+
+    def still_booting() -> None:
+        check_alive(run, context.cancel)
+        if azure is not None:
+            azure.check(run)  # the guest gave up provisioning: fail now, not at the timeout
+
     _pause("waiting-for-ssh", context.notify)
     try:
         session = wait_for_ssh(
             "127.0.0.1",
             port,
-            SEED_USER,
+            user,
             key_path=keys.private_path,
             timeout=timeout,
-            check=lambda: check_alive(run, context.cancel),
+            check=still_booting,
         )
     except BootError:
         raise
     except InfraError as exc:  # timed out: say so with what the console showed
         tail = run.watcher.tail() if run.watcher else []
-        raise BootError(str(exc), tail) from None
+        message = azure.timeout_message(run, str(exc)) if azure else str(exc)
+        raise BootError(message, tail) from None
     ready = time.monotonic() - run.started
     first_key = session.host_key_fingerprint
     qemu_pid = run.process.pid if run.process else 0
@@ -221,17 +237,18 @@ def _boot(
         "qemu_pid": str(qemu_pid),
         "run_dir": str(files.directory),
         "stop_hint": stop_hint if context.keep else "",
+        **(azure.facts(run) if azure else {"provision": "nocloud"}),
     }
     machine = QemuMachine(
         host="127.0.0.1",
         port=port,
-        user=SEED_USER,
+        user=user,
         key_path=keys.private_path,
         serial_log=files.serial_log,
         facts=facts,
         host_keys=None,
         timeout_scale=accel.timeout_scale,
-        footprint=Footprint(login_user=SEED_USER, added=FOOTPRINT),
+        footprint=Footprint(login_user=user, added=azure.footprint() if azure else FOOTPRINT),
         _teardown=run.teardown,
         run=run,
         first_key=first_key,
@@ -242,14 +259,20 @@ def _boot(
 
 
 def _start(
-    candidate: Bootable, options: QemuOptions, context: BootContext, accel: Accel, run: QemuRun
+    candidate: Bootable,
+    options: QemuOptions,
+    context: BootContext,
+    accel: Accel,
+    run: QemuRun,
+    azure: AzureProvisioning | None = None,
 ) -> int:
     """Start QEMU with a forward on a free port; returns the port."""
     files = run.files
     # The port can be taken between free_port() and QEMU's bind: retry with another one.
     for _attempt in range(3):
         port = free_port()
-        command = qemu_argv(options, candidate, accel, files, port)
+        fragments = azure.qemu_arguments(accel.name, port) if azure else None
+        command = qemu_argv(options, candidate, accel, files, port, fragments)
         (files.directory / "qemu.cmdline").write_text(" ".join(command) + "\n")
         run.stderr_path = files.directory / "qemu.stderr"
         with run.stderr_path.open("wb") as err:
