@@ -36,7 +36,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Print the benchmark figures (`-- NAME` runs one of bench/bench_NAME.py)."""
-    names = session.posargs or ["inspect", "boot", "checks", "certify", "replicate"]
+    names = session.posargs or ["inspect", "boot", "checks", "certify", "replicate", "publish"]
     for name in names:
         session.run("python", f"bench/bench_{name}.py", success_codes=[0])
 

@@ -124,7 +124,7 @@ def _vmcert(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     return time.perf_counter() - start, proc
 
 
-def content_vs_certify(image: Path, certify: bool) -> None:
+def content_vs_certify(image: Path, certify: bool, keep: Path | None = None) -> None:
     """``inspect --content`` next to ``certify`` on the same image (see the module docstring)."""
     times = []
     for _ in range(3):
@@ -153,8 +153,9 @@ def content_vs_certify(image: Path, certify: bool) -> None:
         open(E2E_LOCK, "a") as lock,
     ):
         fcntl.flock(lock, fcntl.LOCK_EX)  # one VM at a time on this machine
+        target = keep if keep is not None else Path(run_dir) / "run"
         certify_s, proc = _vmcert(
-            "certify", "--run-dir", str(Path(run_dir) / "run"), "--report", "json:-", str(image)
+            "certify", "--run-dir", str(target), "--report", "json:-", str(image)
         )
     if proc.returncode not in (0, 1):
         print(f"certify failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
@@ -177,11 +178,12 @@ def main() -> int:
     parser.add_argument(
         "--content-only", action="store_true", help="only inspect --content vs certify"
     )
+    parser.add_argument("--keep-run", type=Path, help="keep certify's run directory here")
     args = parser.parse_args()
     sample = cached_image_path("good")
     if sample.is_file():
         print(f"sample image: {sample} ({os.path.getsize(sample) / MiB:.0f} MiB)")
-        content_vs_certify(sample, not args.no_certify)
+        content_vs_certify(sample, not args.no_certify, args.keep_run)
     else:
         print(f"sample image not built ({sample}): run `vmcert images build` for the content part")
     if args.content_only:

@@ -83,11 +83,15 @@ class CheckPlan:
             failed = [facts.errors[n] for n in check.fact_names if n in facts.errors]
             if failed and result.status is Status.SKIPPED:
                 result = replace(result, status=Status.ERROR, message="; ".join(failed))
-            why = [
-                f"{n}: {unavailable[n]}"
-                for n in check.fact_names
-                if n not in facts and n in unavailable
-            ]
+            gone = [n for n in check.fact_names if n not in facts and n in unavailable]
+            why = [f"{n}: {unavailable[n]}" for n in gone]
+            # a check that needs one of its facts (facts.require) and met it unavailable: not
+            # judged either, not an evaluation error (context facts such as os_release are there)
+            needed = any(
+                f"MissingFactError: fact {n}: not collected" in result.message for n in gone
+            )
+            if result.status is Status.ERROR and needed:
+                result = replace(result, status=Status.SKIPPED)
             if why and result.status is Status.SKIPPED and not failed:
                 reason = "; ".join(dict.fromkeys(why))
                 result = replace(result, message=f"not judged: {reason}", not_judged=reason)

@@ -626,29 +626,34 @@ def test_diagnosis_names_agent_source_and_failure(identity: Identity) -> None:
 def test_gave_up_spots_a_guest_that_will_never_report(identity: Identity) -> None:
     from harness.azure_emulator.diagnosis import gave_up
 
+    def at(*lines: str) -> list[tuple[float, str]]:
+        return [(10.0 + n, line) for n, line in enumerate(lines)]
+
     quiet = Timeline().snapshot()
-    assert gave_up(quiet, ["[  8.1] cloud-init[300]: running modules"]) is None
-    fallback = [
+    assert gave_up(quiet, at("[  8.1] cloud-init[300]: running modules"), 60.0) is None
+    fallback = at(
         "[ 40.2] cloud-init[493]: Cloud-init v. 22.4.2 finished at Tue, 01 Dec 2026 17:37:07 "
         "+0000. Datasource DataSourceNone.  Up 40.12 seconds"
-    ]
-    reason = gave_up(quiet, fallback)
+    )
+    reason = gave_up(quiet, fallback, 60.0)
     assert reason is not None and "DataSourceNone instead of the Azure datasource" in reason
-    crash = [
+    crash = at(
         "Traceback (most recent call last):",
         '  File "/usr/lib/python3/dist-packages/azurelinuxagent/pa/provision/default.py", line 9',
         "FileNotFoundError: [Errno 2] No such file or directory: 'eject'",
-    ]
-    crashed = gave_up(quiet, crash)
+    )
+    crashed = gave_up(quiet, crash, 60.0)
     assert crashed is not None and "waagent crashed" in crashed
     busy = fed_timeline(identity, (Step.GOAL_STATE, Agent.WAAGENT, None)).snapshot(0.0)
-    assert gave_up(busy, crash) is None  # a logged traceback after requests is not a crash
+    assert gave_up(busy, crash, 60.0) is None  # a logged traceback after requests is not a crash
     ready = fed_timeline(
         identity, (Step.HEALTH, Agent.CLOUD_INIT, health_xml(identity, "Ready"))
     ).snapshot(0.0)
-    assert gave_up(ready, fallback + crash) is None
-    azure_done = [fallback[0].replace("DataSourceNone.", "DataSourceAzure [seed=/dev/sr0].")]
-    assert gave_up(quiet, azure_done) is None
+    assert gave_up(ready, fallback + crash, 60.0) is None
+    azure_done = [
+        (10.0, fallback[0][1].replace("DataSourceNone.", "DataSourceAzure [seed=/dev/sr0]."))
+    ]
+    assert gave_up(quiet, azure_done, 60.0) is None
     failed = fed_timeline(
         identity,
         (
@@ -657,4 +662,10 @@ def test_gave_up_spots_a_guest_that_will_never_report(identity: Identity) -> Non
             health_xml(identity, "NotReady", "ProvisioningFailed", "x"),
         ),
     ).snapshot(0.0)
-    assert "ProvisioningFailed: x" in (gave_up(failed, []) or "")
+    assert "ProvisioningFailed: x" in (gave_up(failed, [], 60.0) or "")
+    booted = at("Debian GNU/Linux 12 vmcert ttyS0", "", "vmcert login: ")
+    assert gave_up(quiet, booted, 100.0) is None  # agents get time to start after the prompt
+    silent = gave_up(quiet, booted, 300.0)
+    assert silent is not None and "login prompt at 12 s" in silent
+    assert gave_up(busy, booted, 300.0) is None  # someone asked: the other rules decide
+    assert gave_up(quiet, at("Last login: Tue Dec  1"), 900.0) is None

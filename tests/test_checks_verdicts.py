@@ -246,3 +246,235 @@ def test_lisa_fails_any_non_empty_shell_history_of_a_shell_user() -> None:
     assert run("bash_history", {"bash_history": zsh}).status is P  # marketplace: .bash_history
     nologin = zsh.replace("/usr/bin/zsh", "/usr/sbin/nologin")
     assert run("bash_history", {"bash_history": nologin}, **lisa).status is P
+
+
+# --- the agent: installed, enabled, extensions not disabled ---------------------------------------
+@pytest.mark.parametrize(
+    ("service", "conf", "status"),
+    [
+        ("walinuxagent.service enabled=enabled active=active\n", "# Extensions.Enabled=y\n", P),
+        ("walinuxagent.service enabled=masked active=inactive\n", "", F),
+        ("waagent.service enabled=disabled active=inactive\n", "", F),
+        ("", "", F),  # no unit at all
+        ("waagent.service enabled=enabled active=active\n", "Extensions.Enabled=n\n", F),
+        ("waagent.service enabled=enabled active=active\n", "Extensions.Enabled=N\n", F),
+        ("waagent.service enabled=enabled active=active\n", "Extensions.Enabled=off\n", P),
+    ],
+)
+def test_agent_enabled_and_handling_extensions(service: str, conf: str, status: Status) -> None:
+    facts = {"agent_version": "package=2.9.1.1\n", "agent_service": service, "waagent_conf": conf}
+    assert run("linux_agent_enabled", facts).status is status
+    assert run("linux_agent_enabled", dict(facts, agent_version="")).status is F
+
+
+def test_agent_service_probe_on_systemctl_show(tmp_path: Path) -> None:
+    """``systemctl show`` as systemd 252 prints it for a masked and a missing unit."""
+    from checks.facts.agent_service import FACT as AGENT_SERVICE
+    from checks.facts.agent_service import parse as parse_service
+
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(
+        "#!/bin/sh\nprintf 'Id=walinuxagent.service\\nLoadState=masked\\nActiveState=inactive\\n"
+        "UnitFileState=masked\\n\\nId=waagent.service\\nLoadState=not-found\\n"
+        "ActiveState=inactive\\nUnitFileState=\\n'\n"
+    )
+    systemctl.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    out = subprocess.run(
+        ["sh", "-c", AGENT_SERVICE.script], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert out == "walinuxagent.service enabled=masked active=inactive\n"
+    assert parse_service(out).enabled == ()
+
+
+# --- sudoers: what sudo reads, in its order -------------------------------------------------------
+def test_sudoers_follows_sudo_include_rules(tmp_path: Path) -> None:
+    from checks.facts.sudoers import FACT as SUDOERS
+
+    (tmp_path / "sudoers.d").mkdir()
+    (tmp_path / "sudoers").write_text("Defaults env_reset\n@includedir sudoers.d\n")
+    (tmp_path / "sudoers.d" / "50-app.bak").write_text("Defaults targetpw\n")  # sudo skips it
+    (tmp_path / "sudoers.d" / "60-site").write_text("@include ../site\n")
+    (tmp_path / "site").write_text("Defaults:alice targetpw\n")  # included two levels down
+    text = SUDOERS.script.replace("/etc/sudoers 0", f"{tmp_path}/sudoers 0")
+
+    def verdict() -> Status:
+        out = subprocess.run(["sh", "-c", text], capture_output=True, text=True, check=True)
+        return Status(run("sudoers_no_targetpw", {"sudoers": out.stdout}).status)
+
+    assert verdict() is F
+    (tmp_path / "site").write_text("Defaults:alice targetpw\nDefaults:alice !targetpw\n")
+    assert verdict() is P  # the later line wins
+    (tmp_path / "sudoers").write_text("Defaults env_reset\n")  # no includedir: nothing else read
+    (tmp_path / "site").write_text("Defaults targetpw\n")
+    assert verdict() is P
+
+
+# --- modprobe: every source, and install commands that do not load -------------------------------
+@pytest.mark.parametrize(
+    ("lines", "cmdline", "status"),
+    [
+        ("", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 modprobe.blacklist=floppy,udf\n", F),
+        ("", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 module_blacklist=vfat\n", F),
+        ("", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 modprobe.blacklist=floppy\n", P),
+        ("/etc/modprobe.d/cis.conf:install udf /bin/echo disabled\n", "", F),
+        ("/etc/modprobe.d/cis.conf:install udf exit 0\n", "", F),
+        ("/etc/modprobe.d/x.conf:install vfat /sbin/modprobe --ignore-install vfat\n", "", P),
+        ("/etc/modprobe.d/x.conf:install udf /sbin/modprobe -i udf && echo ok\n", "", P),
+    ],
+)
+def test_udf_vfat_every_modprobe_source(lines: str, cmdline: str, status: Status) -> None:
+    facts = {"modprobe_blacklist": lines, "cmdline": cmdline or "BOOT_IMAGE=/vmlinuz\n"}
+    assert run("udf_vfat_enabled", facts).status is status
+
+
+def test_modprobe_probe_reads_one_file_per_name(tmp_path: Path) -> None:
+    """/etc/modprobe.d/x.conf shadows /usr/lib/modprobe.d/x.conf, as modprobe reads them."""
+    from checks.facts.modprobe_blacklist import FACT as MODPROBE
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "usr").mkdir()
+    (tmp_path / "etc" / "cis.conf").write_text("# udf allowed here\n")
+    (tmp_path / "usr" / "cis.conf").write_text("install udf /bin/true\n")
+    (tmp_path / "usr" / "other.conf").write_text("blacklist vfat\n")
+    text = MODPROBE.script.replace("/etc/modprobe.d ", f"{tmp_path}/etc ").replace(
+        '/usr/lib/modprobe.d"', f'{tmp_path}/usr"', 1
+    )
+    out = subprocess.run(["sh", "-c", text], capture_output=True, text=True, check=True).stdout
+    assert out == f"{tmp_path}/usr/other.conf:blacklist vfat\n"
+
+
+# --- keys: every AuthorizedKeysFile of every home; the harness's key by uid and files ------------
+def _accounts(keys: str, ids: str, login: str) -> str:
+    return (
+        f"### shadow\nroot locked\n### authorized_keys\n{keys}### key_ids\n{ids}### login\n{login}"
+    )
+
+
+HARNESS_LOGIN = "uid=1000\nuser=vmcert\nhome=/home/vmcert\nbtime=5000\n"
+
+
+def test_harness_key_is_recognised_by_uid_home_and_boot() -> None:
+    text = _accounts(
+        "/home/vmcert/.ssh/authorized_keys vmcert key\n",
+        "1000 6000 /home/vmcert/.ssh/authorized_keys\n",
+        HARNESS_LOGIN,
+    )
+    assert run("no_default_credentials", {"accounts": text}).status is P
+    shipped = text.replace("1000 6000", "1000 100")  # written before this boot: the image's
+    assert run("no_default_credentials", {"accounts": shipped}).status is F
+
+
+def test_keys_outside_home_and_in_custom_key_files_count() -> None:
+    text = _accounts(
+        "/var/lib/app/.ssh/authorized_keys app key\n/etc/ssh/keys/deploy deploy key\n",
+        "998 100 /var/lib/app/.ssh/authorized_keys\n0 100 /etc/ssh/keys/deploy\n",
+        HARNESS_LOGIN,
+    )
+    result = run("no_default_credentials", {"accounts": text})
+    assert result.status is F and "/etc/ssh/keys/deploy" in result.evidence
+
+
+def test_accounts_probe_expands_authorized_keys_file_for_every_home(tmp_path: Path) -> None:
+    from checks.facts.accounts import FACT as ACCOUNTS
+
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "app").write_text("ssh-ed25519 AAAA app\n")
+    (tmp_path / "srv").mkdir()
+    passwd = tmp_path / "passwd"
+    passwd.write_text(f"app:x:998:998::{tmp_path}/srv:/bin/sh\n")
+    text = (
+        ACCOUNTS.script.replace("</etc/passwd", f"<{passwd}")
+        .replace("-r /etc/passwd", f"-r {passwd}")
+        .replace('[ -n "$akf" ] && [', f"akf='{tmp_path}/keys/%u'\n[ -n \"$akf\" ] && [")
+    )
+    out = subprocess.run(["sh", "-c", text], capture_output=True, text=True).stdout
+    assert f"{tmp_path}/keys/app " in out and " key\n" in out
+
+
+# --- LISA cases vmcert lacked ------------------------------------------------------------------
+AZL3 = 'NAME="Microsoft Azure Linux"\nVERSION="3.0.20240824"\nID=azurelinux\nVERSION_ID="3.0"\n'
+DEB12_OS = 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'
+
+
+def test_cloud_init_error_status_on_azure_linux_only() -> None:
+    clean = "status_rc=0\nstatus: done\n### log\n"
+    warned = clean + "2024-08-30 06:40:02,114 - cc_mounts.py[WARNING]: Activate mounts: FAIL\n"
+    failed = "status_rc=1\nstatus: error\n### log\n"
+    assert (
+        run("cloud_init_error_status", {"cloud_init_status": clean, "os_release": AZL3}).status is P
+    )
+    for text in (warned, failed):
+        facts = {"cloud_init_status": text, "os_release": AZL3}
+        assert run("cloud_init_error_status", facts).status is F
+    facts = {"cloud_init_status": warned, "os_release": DEB12_OS}
+    assert run("cloud_init_error_status", facts).status is S  # LISA runs it on Azure Linux only
+
+
+@pytest.mark.parametrize(
+    ("config", "status"),
+    [
+        ("source=/boot/config-6.1\nCONFIG_WATCHDOG=y\nCONFIG_CIFS=m\n", P),
+        ("source=/boot/config-6.1\nCONFIG_WATCHDOG=y\n# CONFIG_CIFS is not set\n", F),
+        ("source=/boot/config-6.1\nCONFIG_CIFS=m\n", F),
+    ],
+)
+def test_essential_kernel_modules(config: str, status: Status) -> None:
+    assert run("essential_kernel_modules", {"kernel_config": config}).status is status
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [  # the three forms LISA's _omi_version_pattern documents
+        ("", P),
+        ("OMI-1.9.1-0 - Wed Aug 28 23:16:27 PDT 2024\n", P),
+        ("omi 1.6.8.1\n", P),
+        ("omi-1.6.8-0.x86_64\n", F),
+        ("omi garbled\n", F),
+    ],
+)
+def test_omi_version(text: str, status: Status) -> None:
+    assert run("omi_version", {"omi": text}).status is status
+
+
+def test_hv_kvp_daemon_required_on_azure_linux() -> None:
+    present = "binary=/usr/sbin/hv_kvp_daemon\nunit=hv_kvp_daemon.service enabled\n"
+    assert run("hv_kvp_daemon", {"hv_kvp": present, "os_release": AZL3}).status is P
+    assert run("hv_kvp_daemon", {"hv_kvp": "", "os_release": AZL3}).status is F
+    assert run("hv_kvp_daemon", {"hv_kvp": "", "os_release": DEB12_OS}).status is P
+
+
+def test_an_existing_hosts_login_user_keeps_its_own_key() -> None:
+    """``--platform ssh``: the login user is the deploy user; its older key is not the image's."""
+    text = _accounts(
+        "/home/vmcert/.ssh/authorized_keys vmcert key\n",
+        "1000 100 /home/vmcert/.ssh/authorized_keys\n",
+        HARNESS_LOGIN,
+    )
+    deploy = {"user": "vmcert", "added": "none added; the harness logs in as vmcert"}
+    assert (
+        run("no_default_credentials", {"accounts": text, "harness_footprint": deploy}).status is P
+    )
+    created = {"user": "vmcert", "added": "user vmcert created by cloud-init"}
+    assert (
+        run("no_default_credentials", {"accounts": text, "harness_footprint": created}).status is F
+    )
+
+
+def test_lisa_repository_mirrors() -> None:
+    lisa = dict(load_policy("lisa").params_for(_check("repos_configured")))
+    u2204 = 'ID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"\nVERSION_CODENAME=jammy\n'
+
+    def sources(host: str) -> str:
+        return (
+            "### /etc/apt/sources.list\n"
+            f"deb http://{host}/ubuntu/ jammy main\n"
+            f"deb http://{host}/ubuntu/ jammy-updates main\n"
+            f"deb http://{host}/ubuntu/ jammy-security main\n"
+        )
+
+    azure = {"repos": sources("azure.archive.ubuntu.com"), "os_release": u2204}
+    other = {"repos": sources("mirror.example.net"), "os_release": u2204}
+    assert run("repos_configured", azure, **lisa).status is P
+    assert run("repos_configured", other, **lisa).status is W
+    assert run("repos_configured", other).status is P  # marketplace: any mirror

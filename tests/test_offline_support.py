@@ -98,8 +98,13 @@ def debian_tree(root: Path, *, grub: bool = True) -> Path:
     w(root / "etc/ssh/sshd_config.d/10-keepalive.conf", "ClientAliveInterval 3m\n")
     w(root / "etc/ssh/ssh_host_ed25519_key", "key", 0o600)
     w(root / "usr/sbin/sshd", b"\x7fELF", 0o755)
-    w(root / "etc/sudoers", "Defaults env_reset\n  Defaults targetpw\n# Defaults targetpw\n", 0o440)
-    w(root / "etc/sudoers.d/new\nline", "Defaults !targetpw\n", 0o440)
+    w(
+        root / "etc/sudoers",
+        "Defaults env_reset\n  Defaults targetpw\n# Defaults targetpw\n"
+        "@includedir /etc/sudoers.d\n",
+        0o440,
+    )
+    w(root / "etc/sudoers.d/new\nline", "Defaults !lecture\n# Defaults !targetpw\n", 0o440)
     w(root / "etc/modprobe.d/blk.conf", "blacklist vfat\n  install udf /bin/true\nblacklist udfx\n")
     w(root / "usr/lib/modprobe.d/ok.conf", "blacklist floppy\n")
     (root / "lib").symlink_to("usr/lib")

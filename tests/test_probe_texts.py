@@ -64,9 +64,22 @@ done
 exit 0
 """,
     "bash_history": r"""
-for f in /root/.bash_history /home/*/.bash_history; do
-  [ -e "$f" ] && stat -c '%s %U %n' "$f"
-done
+list=$(mktemp)
+{ echo /root; for d in /home/*; do [ -d "$d" ] && echo "$d"; done
+  [ -r /etc/passwd ] && cut -d: -f6 /etc/passwd | while IFS= read -r h; do
+    case $h in ''|/) ;; *) [ -d "$h" ] && echo "$h";; esac; done
+} | awk '!seen[$0]++' | while IFS= read -r d; do
+  for f in "$d"/.*sh_history "$d"/.history; do [ -e "$f" ] && printf '%s\n' "$f"; done
+done >"$list"
+[ -s "$list" ] && tr '\n' '\0' <"$list" | xargs -0 stat -c '%s %U %n'
+echo "### ids"
+[ -s "$list" ] && tr '\n' '\0' <"$list" | xargs -0 stat -c '%u %Y %n'
+rm -f "$list"
+echo "### passwd"
+[ -r /etc/passwd ] && awk -F: '$1 != "" { print $1 ":" $3 ":" $6 ":" $7 }' /etc/passwd
+echo "### login"
+echo "uid=$(awk '/^Uid:/ { print $2 }' /proc/self/status)"
+awk '/^btime/ { print "btime=" $2 }' /proc/stat
 exit 0
 """,
     "accounts": r"""
@@ -75,8 +88,11 @@ awk -F: '{ s=$2; t="hash";
   if (s=="") t="empty"; else if (s ~ /^[!*]/ || s=="x") t="locked";
   print $1, t }' /etc/shadow
 echo "### authorized_keys"
-for f in /root/.ssh/authorized_keys /root/.ssh/authorized_keys2 /home/*/.ssh/authorized_keys /home/*/.ssh/authorized_keys2; do
-  [ -s "$f" ] || continue
+list=$(mktemp)
+{ echo /root; for d in /home/*; do [ -d "$d" ] && echo "$d"; done; } | while IFS= read -r h; do
+  for p in .ssh/authorized_keys .ssh/authorized_keys2; do [ -s "$h/$p" ] && echo "$h/$p"; done
+done | awk '!s[$0]++' >"$list"
+while IFS= read -r f; do
   owner=$(stat -c %U "$f")
   grep -vE '^[[:space:]]*(#|$)' "$f" | while IFS= read -r line; do
     case "$line" in
@@ -85,13 +101,24 @@ for f in /root/.ssh/authorized_keys /root/.ssh/authorized_keys2 /home/*/.ssh/aut
     esac
     echo "$f $owner $kind"
   done
-done
+done <"$list"
+echo "### key_ids"
+[ -s "$list" ] && tr '\n' '\0' <"$list" | xargs -0 stat -c '%u %Y %n'
+rm -f "$list"
+echo "### login"
+echo "uid=$(awk '/^Uid:/ { print $2 }' /proc/self/status)"
+echo "user="
+echo "home="
+awk '/^btime/ { print "btime=" $2 }' /proc/stat
 exit 0
 """,
     "sudoers": r"""
-for f in /etc/sudoers /etc/sudoers.d/*; do
-  [ -f "$f" ] || continue
-  grep -HnE '^[[:space:]]*Defaults.*targetpw' "$f"
+# valid for a tree whose /etc/sudoers ends with its one includedir line (sudoers.d)
+re='^[[:space:]]*(Defaults.*targetpw|[@#]include(dir)?[[:space:]])'
+grep -HnE "$re" /etc/sudoers
+for f in /etc/sudoers.d/*; do
+  case ${f##*/} in *.*|*'~') continue;; esac
+  [ -f "$f" ] && grep -HnE "$re" "$f"
 done
 exit 0
 """,
@@ -367,9 +394,10 @@ def _tree(root: Path, variant: str) -> Path:
         "/etc/sudoers",
         "Defaults env_reset\nDefaults targetpw\n  Defaults\ttargetpw\n#Defaults targetpw\n"
         "Defaults !targetpw\nDefaultstargetpw\nDefaults:bob targetpw # x\\y\nDefaults rootpw\n"
-        "  \tDefaults  targetpw  \r\n",
+        "  \tDefaults  targetpw  \r\n#includedir sudoers.d\n",
     )
     w("/etc/sudoers.d/90-cloud", "\tDefaults:alice targetpw")
+    w("/etc/sudoers.d/91-skipped.bak", "Defaults targetpw\n")  # sudo skips names with "."
     w("/etc/sudoers.d/README", "# Defaults targetpw\n")
     (root / "etc/sudoers.d/subdir").mkdir(parents=True, exist_ok=True)
     w(

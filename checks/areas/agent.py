@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from checks.common import BOTH, clip, version_ge
+from checks.common import BOTH, ONLINE, clip, version_ge
+from checks.facts.agent_service import FACT as AGENT_SERVICE
 from checks.facts.agent_version import FACT as AGENT_VERSION
 from checks.facts.waagent_conf import FACT as WAAGENT_CONF
 from checks.facts.waagent_conf import Setting
@@ -35,6 +36,47 @@ def linux_agent_version(facts: Facts, params: Params) -> Outcome:
     return Outcome(
         Status.FAIL, version, f"WALinuxAgent {version} is older than {minimum}", evidence
     )
+
+
+@check(
+    id="linux_agent_enabled",
+    title="Azure Linux Agent starts at boot and handles extensions",
+    area="agent",
+    severity=Severity.FAIL,
+    required="agent installed, its unit enabled (not masked), Extensions.Enabled not n",
+    facts=[AGENT_VERSION, AGENT_SERVICE, WAAGENT_CONF],
+    tags=ONLINE,
+)
+def linux_agent_enabled(facts: Facts, params: Params) -> Outcome:
+    """A new-enough agent is no use unless it runs: it must be installed, its systemd unit
+    (``walinuxagent`` or ``waagent``) enabled at boot (not disabled or masked), and
+    ``Extensions.Enabled`` not ``n`` as the agent reads waagent.conf. The "VM extension failure"
+    test needs the agent to provision an extension (azure-certification.md §1b, S1, S15)."""
+    agent = facts.get(AGENT_VERSION)
+    service = facts.get(AGENT_SERVICE)
+    conf = facts.get(WAAGENT_CONF)
+    if agent is not None and agent.version is None:
+        return Outcome(Status.FAIL, "not installed", "WALinuxAgent is not installed")
+    problems: list[str] = []
+    units = "; ".join(f"{u.unit} {u.enabled}/{u.active}" for u in service.units) if service else ""
+    if service is not None:
+        if not service.units:
+            problems.append("no walinuxagent/waagent unit")
+        elif not service.enabled:
+            problems.append(f"agent unit not enabled at boot ({units})")
+    if conf is not None and conf.present and not conf.switch("Extensions.Enabled", True):
+        problems.append("Extensions.Enabled=n: the agent will not run extensions")
+    actual = ", ".join(
+        part
+        for part in (
+            f"WALinuxAgent {agent.version}" if agent is not None and agent.version else "",
+            units,
+        )
+        if part
+    )
+    if problems:
+        return Outcome(Status.FAIL, actual or problems[0], "; ".join(problems))
+    return Outcome(Status.PASS, actual, "the agent starts at boot and handles extensions")
 
 
 @check(

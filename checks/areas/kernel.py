@@ -322,7 +322,9 @@ def serial_console_enabled(facts: Facts, params: Params) -> Outcome:
 
 
 _MODULE = re.compile(r"(?:blacklist|install)\s+(udf|vfat)\b")
-_BLOCKING_INSTALL = re.compile(r"install\s+\S+\s+(/bin/|/usr/bin/)?(true|false)\b|/dev/null")
+# An install command loads the module only through modprobe --ignore-install (-i) or insmod;
+# anything else (/bin/true, /bin/false, echo, exit) replaces the load and blocks it.
+_LOADS = re.compile(r"\b(modprobe\b.*(--ignore-install|\s-i\b)|insmod\b)")
 
 
 @check(
@@ -330,20 +332,40 @@ _BLOCKING_INSTALL = re.compile(r"install\s+\S+\s+(/bin/|/usr/bin/)?(true|false)\
     title="UDF and vfat modules are not blocklisted",
     area="kernel",
     severity=Severity.FAIL,
-    required="udf and vfat loadable (no blacklist/install override)",
-    facts=[MODPROBE_BLACKLIST],
+    required="udf and vfat loadable (no blacklist/install override, none on the command line)",
+    facts=[MODPROBE_BLACKLIST, CMDLINE],
     tags=BOTH,
 )
 def udf_vfat_enabled(facts: Facts, params: Params) -> Outcome:
     """Blocklisting ``udf`` breaks provisioning (the provisioning medium is UDF), ``vfat`` breaks
-    provisioning and boot (S9). A ``blacklist`` line or an ``install … /bin/true|false`` line in a
-    modprobe.d file fails; an ``install`` that still loads the module is fine."""
+    provisioning and boot (S9). Every source modprobe and the kernel read counts: a
+    ``blacklist`` line, or an ``install`` line whose command does not load the module
+    (``modprobe --ignore-install``/``insmod``), in the modprobe.d file modprobe reads for that
+    name (/etc shadows /run and the vendor directories); and ``modprobe.blacklist=`` or
+    ``module_blacklist=`` on the kernel command line."""
     hits = []
     for line in facts.require(MODPROBE_BLACKLIST).lines:
-        if line.text.startswith("blacklist") or _BLOCKING_INSTALL.search(line.text):
+        blocks_load = line.text.startswith("install") and not _LOADS.search(line.text)
+        if line.text.startswith("blacklist") or blocks_load:
             hits.append(f"{line.path}: {line.text}")
+    cmdline = facts.get(CMDLINE)
+    if cmdline is not None:
+        for param in ("modprobe.blacklist", "module_blacklist"):
+            for value in cmdline.values(param):
+                for module in value.split(","):
+                    if module in ("udf", "vfat"):
+                        hits.append(f"/proc/cmdline: {param}={value}")
     if hits:
-        mods = sorted({m.group(1) for h in hits if (m := _MODULE.search(h))})
+        mods = sorted(
+            {m.group(1) for h in hits if (m := _MODULE.search(h))}
+            | {
+                mod
+                for h in hits
+                if h.startswith("/proc/cmdline")
+                for mod in ("udf", "vfat")
+                if re.search(rf"[=,]{mod}(,|$)", h)
+            }
+        )
         return Outcome(Status.FAIL, hits[0], f"blocklisted: {', '.join(mods)}", clip(hits))
     return Outcome(Status.PASS, "not blocklisted", "udf and vfat can load")
 

@@ -108,6 +108,18 @@ def security_threats(facts: Facts, params: Params) -> Outcome:
     return Outcome(Status.WARNING, actual, "glibc < 2.18 and no vendor fix on record: check GHOST")
 
 
+LISA_MIRRORS = [
+    "ubuntu:azure.archive.ubuntu.com",
+    "ubuntu:ports.ubuntu.com",
+    "debian:deb.debian.org",
+    "debian:debian-archive.trafficmanager.net",
+    "debian:azure.deb.debian.cloud",
+]
+"""The mirrors LISA's ``verify_repository_installed`` accepts (``ID:host``; one source of an
+image with that os-release ID must name one of them): Azure's Ubuntu archive (ports.ubuntu.com
+on arm64) and Debian's CDN or its Azure mirrors."""
+
+
 @check(
     id="repos_configured",
     title="Package repositories with security and updates",
@@ -115,14 +127,17 @@ def security_threats(facts: Facts, params: Params) -> Outcome:
     severity=Severity.WARNING,
     required="security and updates repositories configured (hosts: {accepted_hosts})",
     facts=[REPOS, OS_RELEASE],
-    params={"accepted_hosts": []},
+    params={"accepted_hosts": [], "required_mirrors": []},
+    profiles={"lisa": {"required_mirrors": LISA_MIRRORS}},
     tags=BOTH,
 )
 def repos_configured(facts: Facts, params: Params) -> Outcome:
     """Repositories must include the security and updates channels of the distribution (apt:
     ``<codename>-security`` and ``<codename>-updates``; SUSE: Pool and Updates; RHEL ≥ 8:
     BaseOS and AppStream; other RPM distributions: an update repository). ``accepted_hosts``
-    (policy; default any host) restricts the mirror host names."""
+    (policy; default any host) restricts the mirror host names; ``required_mirrors``
+    (``ID:host`` entries; the ``lisa`` profile: LISA's accepted mirrors) asks that one source of
+    an image with that os-release ID is on one of them."""
     os_release = facts.get(OS_RELEASE) or OsRelease()
     fam = os_release.family
     files = facts.require(REPOS).files
@@ -159,6 +174,13 @@ def repos_configured(facts: Facts, params: Params) -> Outcome:
             missing = ["any enabled repository"]
         actual = f"enabled repos {' '.join(names) or '-'}"
     bad_hosts = sorted(h for h in hosts if accepted and h.lower() not in accepted)
+    mirrors = [
+        m.partition(":")[2]
+        for m in params.texts("required_mirrors")
+        if m.partition(":")[0] == os_release.id
+    ]
+    if mirrors and not any(m in h for m in mirrors for h in hosts):
+        missing.append("a source on " + " or ".join(mirrors))
     if missing:
         return Outcome(Status.WARNING, actual, f"missing: {', '.join(missing)}", evidence)
     if bad_hosts:

@@ -35,7 +35,8 @@ from checks.registry import check
     tags=BOTH,
 )
 def ssh_client_alive_interval(facts: Facts, params: Params) -> Outcome:
-    """The effective value (``sshd -T``, which follows ``Include`` drop-ins) must be within
+    """The effective value for a customer's connection (``sshd -T -C user=…,host=…,addr=…``:
+    ``Include`` drop-ins and matching ``Match`` blocks applied, the first value wins) must be within
     ``min``–``max``; both it and the value in the main ``/etc/ssh/sshd_config`` are reported.
     ``warn_unless_recommended`` warns on any value other than ``recommended`` (self-test).
     ``require_in_main_config`` warns when the main file does not state the effective value

@@ -3,11 +3,13 @@ authorized_keys entry of root and the /home users."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from checks.fact import fact
-from checks.parsing import sections
+from checks.parsing import key_values, sections
 
 if TYPE_CHECKING:
     from checks.offline.image import OfflineImage
@@ -33,11 +35,40 @@ class AuthorizedKey:
 
 
 @dataclass(frozen=True)
+class Login:
+    """Who the probe ran for (the harness's login user), identified by uid, and the boot time."""
+
+    uid: int | None = None
+    user: str = ""
+    """The passwd name of ``uid`` (``""`` when no entry has it)."""
+    home: str = ""
+    btime: int | None = None
+
+
+@dataclass(frozen=True)
 class Accounts:
     """Password states and authorized keys."""
 
     shadow: tuple[ShadowEntry, ...]
     authorized_keys: tuple[AuthorizedKey, ...]
+    key_ids: Mapping[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    """Key file path -> (uid, mtime), when the probe gave them."""
+    login: Login = field(default_factory=Login)
+
+    def harness_key_file(self, path: str, *, this_boot: bool = True) -> bool:
+        """Whether a key file is the login's own: owned by the login uid, in its home and (with
+        ``this_boot``, when the harness created that user) written during this boot. Never
+        decided by an owner's name."""
+        uid, mtime = self.key_ids.get(path, (None, None))
+        home = self.login.home.rstrip("/")
+        fresh = self.login.btime is not None and mtime is not None and mtime >= self.login.btime
+        return (
+            self.login.uid is not None
+            and uid == self.login.uid
+            and home != ""
+            and path.startswith(home + "/")
+            and (fresh or not this_boot)
+        )
 
 
 def parse(text: str) -> Accounts:
@@ -54,7 +85,19 @@ def parse(text: str) -> Accounts:
         words = line.split()
         if len(words) == 3:
             keys.append(AuthorizedKey(words[0], words[1], words[2]))
-    return Accounts(tuple(shadow), tuple(keys))
+    ids: dict[str, tuple[int | None, int | None]] = {}
+    for line in (parts.get("key_ids") or "").splitlines():
+        words = line.split(None, 2)
+        if len(words) == 3:
+            ids[words[2]] = (_int(words[0]), _int(words[1]))
+    kv = key_values(parts.get("login") or "")
+    login = Login(_int(kv.get("uid", "")), kv.get("user", ""), kv.get("home", ""))
+    login = Login(login.uid, login.user, login.home, _int(kv.get("btime", "")))
+    return Accounts(tuple(shadow), tuple(keys), ids, login)
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
 
 
 def read_offline(image: OfflineImage) -> str:
@@ -73,16 +116,10 @@ def read_offline(image: OfflineImage) -> str:
             out.append(f"{user} {state}")
     out.append("### authorized_keys")
     found: list[str] = []
-    for pattern in (
-        "/root/.ssh/authorized_keys",
-        "/root/.ssh/authorized_keys2",
-        "/home/*/.ssh/authorized_keys",
-        "/home/*/.ssh/authorized_keys2",
-    ):
-        for path in image.glob(pattern):
-            stat = image.stat(path)
-            if stat is not None and stat.size > 0:  # [ -s ]
-                found.append(path)
+    for path in dict.fromkeys(_key_files(image)):
+        stat = image.stat(path)
+        if stat is not None and stat.size > 0:  # [ -s ]
+            found.append(path)
     for path in found:
         link = image.stat(path, follow=False)
         if link is None or not image.is_file(path):
@@ -96,7 +133,45 @@ def read_offline(image: OfflineImage) -> str:
                 'command="echo' in text and "Please login as" in text.split('command="echo', 1)[1]
             )
             out.append(f"{path} {owner} {'stub' if stub else 'key'}")
+    out.append("### key_ids")
+    for path in found:
+        link = image.stat(path, follow=False)
+        if link is not None and image.is_file(path):
+            out.append(f"{link.uid} {link.mtime or 0} {path}")
     return "\n".join(out) + "\n"
+
+
+def _expand(pattern: str, home: str, user: str) -> str:
+    """sshd's AuthorizedKeysFile tokens: %h the home, %u the user, %% a percent sign."""
+    tokens = {"h": home, "u": user, "%": "%"}
+    return re.sub(r"%(.)", lambda m: tokens.get(m.group(1), ""), pattern)
+
+
+def _key_files(image: OfflineImage) -> list[str]:
+    """The key files ``accounts.sh`` considers: AuthorizedKeysFile (the first in sshd_config,
+    else sshd's default) expanded for /root, every /home directory and every passwd home."""
+    patterns = [".ssh/authorized_keys", ".ssh/authorized_keys2"]
+    if image.is_file("/etc/ssh/sshd_config"):
+        for line in image.lines("/etc/ssh/sshd_config"):
+            words = line.split()
+            if words and words[0].lower() == "match":
+                break
+            if len(words) > 1 and words[0].lower() == "authorizedkeysfile":
+                patterns = [] if words[1:] == ["none"] else words[1:]
+                break
+    pairs = [("root", "/root")]
+    pairs += [(d.rsplit("/", 1)[-1], d) for d in image.glob("/home/*") if image.is_dir(d)]
+    if image.is_file("/etc/passwd"):
+        for line in image.lines("/etc/passwd"):
+            fields = (line.split(":") + [""] * 7)[:7]
+            if fields[5] not in ("", "/") and image.is_dir(fields[5]):
+                pairs.append((fields[0], fields[5]))
+    files = []
+    for user, home in pairs:
+        for pattern in patterns:
+            path = _expand(pattern, home, user)
+            files.append(path if path.startswith("/") else f"{home}/{path}")
+    return files
 
 
 FACT = fact(

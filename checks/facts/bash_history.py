@@ -54,6 +54,8 @@ class BashHistory:
     """The uid the probe ran for (``SUDO_UID``, else its own): the harness's login user."""
     btime: int | None = None
     """Boot time (``btime`` of /proc/stat); None offline."""
+    legacy: bool = False
+    """The text is the older ``SIZE OWNER PATH``-only form (no ownership by uid to go by)."""
 
     def home_of(self, uid: int) -> str | None:
         """The home directory of the first account with ``uid``."""
@@ -91,6 +93,7 @@ def parse(text: str) -> BashHistory:
         accounts=tuple(accounts),
         login_uid=_int(login.get("uid", "")),
         btime=_int(login.get("btime", "")),
+        legacy="ids" not in parts,
     )
 
 

@@ -4,7 +4,7 @@
 # the accounts with their shells, and who runs this probe (the harness's login, by uid).
 nl='
 '
-homes="/root$nl"
+homes=/root; homes="$homes$nl"
 for d in /home/*; do [ -d "$d" ] && homes="$homes$d$nl"; done
 if [ -r /etc/passwd ]; then
   h=

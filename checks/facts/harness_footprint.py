@@ -23,6 +23,12 @@ class HarnessFootprint:
     """The states the machine settled in before the checks (cloud-init, systemd)."""
 
     @property
+    def login_is_deploy_user(self) -> bool:
+        """The harness added nothing and logs in as an account of the machine (``--platform
+        ssh``: the deploy user, whose own files are not the harness's to judge)."""
+        return self.added.strip().startswith(("none added", "nothing"))
+
+    @property
     def accounts(self) -> set[str]:
         """Every account that belongs to the harness."""
         return {u for u in (self.user, *self.users) if u}

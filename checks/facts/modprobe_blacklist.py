@@ -46,12 +46,14 @@ def read_offline(image: OfflineImage) -> str:
     if image.real_dir("/lib/modprobe.d") != "/usr/lib/modprobe.d":
         dirs.append("/lib/modprobe.d")
     out = []
+    seen: set[str] = set()  # one file per name: /etc's shadows /run's and the vendor ones
     for directory in dirs:
         if not image.is_dir(directory):
             continue
         for path in image.glob(f"{directory}/*.conf"):
-            if not image.is_file(path):
+            if not image.is_file(path) or path.rsplit("/", 1)[-1] in seen:
                 continue
+            seen.add(path.rsplit("/", 1)[-1])
             for line in image.lines(path):
                 text = ltrim(line)
                 for word in ("blacklist", "install"):

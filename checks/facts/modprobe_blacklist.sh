@@ -2,10 +2,14 @@
 # .conf files, in the shell; /lib/modprobe.d only when it is not /usr/lib/modprobe.d (usr-merge)
 dirs="/etc/modprobe.d /run/modprobe.d /usr/lib/modprobe.d"
 [ "$(cd -P /lib/modprobe.d 2>/dev/null && pwd -P)" != "/usr/lib/modprobe.d" ] && dirs="$dirs /lib/modprobe.d"
+# modprobe reads one file per name: /etc's shadows /run's, which shadows the vendor ones
+seen=/
 for d in $dirs; do
   [ -d "$d" ] || continue
   for f in "$d"/*.conf; do
     [ -f "$f" ] && [ -r "$f" ] || continue
+    case $seen in *"/${f##*/}/"*) continue;; esac
+    seen="$seen${f##*/}/"
     l=
     while IFS= read -r l || [ -n "$l" ]; do
       t=${l#"${l%%[![:space:]]*}"}

@@ -149,25 +149,40 @@ def timeline_lines(state: ProvisioningState) -> list[str]:
 
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at .*Datasource (\S+)")
 _WAAGENT_FRAME = re.compile(r'File "[^"]*azurelinuxagent/')
+_LOGIN_PROMPT = re.compile(r"^(?!Last )\S+ login:(?: |$)")
+QUIET_AFTER_LOGIN = 180.0
+"""Seconds without any request after the console's login prompt that mean nobody will ask."""
 
 
-def gave_up(state: ProvisioningState, serial: Iterable[str]) -> str | None:
-    """Why provisioning can no longer succeed, from the timeline and the serial console, or
-    ``None`` while it still may. Lets a boot fail early instead of waiting out its deadline.
+def gave_up(
+    state: ProvisioningState,
+    serial: Iterable[tuple[float, str]],
+    now: float,
+    quiet_after_login: float = QUIET_AFTER_LOGIN,
+) -> str | None:
+    """Why provisioning can no longer succeed, from the timeline and the serial console (lines
+    with their times, like ``now``, in seconds since the state's origin), or ``None`` while it
+    still may. Lets a boot fail early instead of waiting out its deadline.
 
     * the agent reported ``ProvisioningFailed``;
     * cloud-init finished with a datasource other than Azure and nobody reported health (the
       image's cloud-init does not use the Azure datasource; waagent, if present, then waits 30
       minutes for cloud-init's ``ovf-env.xml``);
     * waagent crashed (a Python traceback through ``azurelinuxagent``) before any request (a
-      traceback later on may be one waagent logged and survived).
+      traceback later on may be one waagent logged and survived);
+    * the guest finished booting (a login prompt on the console) and made no request at all for
+      ``quiet_after_login`` seconds (cloud-init disabled or without the Azure datasource, waagent
+      waiting for cloud-init or not running): the agents ask within seconds of booting.
     """
     if state.ready is not None:
         return None
     if state.failure is not None:
         return diagnose(state, final=True).message
     reported = bool(state.health)
-    for line in serial:
+    login_at: float | None = None
+    for at, line in serial:
+        if login_at is None and _LOGIN_PROMPT.search(line):
+            login_at = at
         done = _CLOUD_INIT_DONE.search(line)
         if done and not done.group(1).startswith("DataSourceAzure") and not reported:
             return (
@@ -180,4 +195,11 @@ def gave_up(state: ProvisioningState, serial: Iterable[str]) -> str | None:
                 "waagent crashed (a Python traceback on the serial console) before contacting "
                 "the WireServer: see the serial log for the exception"
             )
+    if login_at is not None and state.requests == 0 and now - login_at > quiet_after_login:
+        return (
+            f"the guest finished booting (login prompt at {login_at:.0f} s) but made no request "
+            f"to the WireServer or IMDS in the {now - login_at:.0f} s since: no agent provisions "
+            "from Azure (cloud-init disabled or without the Azure datasource, waagent waiting "
+            "for cloud-init or not running)"
+        )
     return None

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "outbox": "harness.publish.cli:outbox_command",
     "support": "harness.publish.cli:support_command",
     "publish-worker": "harness.publish.cli:worker_command",
+    "serve": "harness.web.cli:serve_command",
 }
 
 

@@ -76,6 +76,10 @@ def boot_command(
             f"host key {machine.host_key_note}",
             err=True,
         )
+        if facts.get("provision") == "azure":  # the emulated Azure provisioning, as it went
+            click.echo(f"Azure provisioning: {facts.get('azure_provisioning_detail')}", err=True)
+            for line in facts.get("azure_timeline", "").splitlines():
+                click.echo(f"  {line}", err=True)
         if result.timed_out:
             raise InputError(f"command {command!r} timed out")
     return 0 if result.exit_status == 0 else 1

@@ -10,6 +10,7 @@ to the serial log. ``--provision nocloud``: a ``cidata`` seed creates the user `
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,12 @@ class AzureProvisioning:
 
     def check(self, run: QemuRun) -> None:
         """Raise :class:`BootError` once the guest can no longer provision (fail early)."""
-        lines = [line for _, line in run.watcher.snapshot()] if run.watcher else []
-        reason = gave_up(self.emulator.state(origin=run.started), lines)
+        serial = run.watcher.snapshot() if run.watcher else []
+        now = time.monotonic() - run.started
+        reason = gave_up(self.emulator.state(origin=run.started), serial, now)
         if reason is not None:
-            raise BootError(f"Azure provisioning failed: {reason}", lines[-40:])
+            tail = [line for _, line in serial if line.strip()][-40:]
+            raise BootError(f"Azure provisioning failed: {reason}", tail)
 
     def timeout_message(self, run: QemuRun, message: str) -> str:
         """``message`` (SSH never came up) with what provisioning showed."""
