@@ -20,6 +20,7 @@ APT_PACKAGES=(
   zstd lz4 bzip2 xz-utils                # probe-text tests: every initramfs compression
   shellcheck                             # fact-text lint: every probe text as shipped
   postgresql                             # publishing pipeline tests: a PostgreSQL started by the tests
+  chromium                               # web console tests: Playwright drives Debian's Chromium
 )
 # Azurite, the local blob-storage default, needs Node.js and npm; a machine may already have them.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

@@ -14,7 +14,7 @@ from harness.config import Config
 from harness.errors import InputError
 from harness.platforms import DiskFile, platform_options
 from harness.platforms.base import BootError
-from harness.platforms.qemu import QemuOptions, QemuRun
+from harness.platforms.qemu import QemuMachine, QemuOptions, QemuRun
 from harness.platforms.qemu.cmdline import RunFiles, qemu_argv
 from harness.platforms.qemu.provision import AzureProvisioning
 from harness.platforms.qemu.serial import SerialWatcher
@@ -88,9 +88,13 @@ def test_teardown_stops_the_emulator_and_keeps_its_log(tmp_path: Path) -> None:
     files.directory.mkdir()
     kept = tmp_path / "kept" / "serial.log"
     files.serial_log.write_text("console\n")
-    run = QemuRun(files, True, serial_log_to=kept)
+    run = QemuRun(files, True, serial_log_to=kept, started=time.monotonic())
     run.emulator = AzureProvisioning.start(files.directory).emulator
     assert azure_threads()
+    machine = QemuMachine(host="127.0.0.1", port=22, user="azureuser", run=run)
+    state = machine.azure_state()
+    assert state is not None and state.requests == 0 and state.ready is None
+    assert QemuMachine(host="127.0.0.1", port=22, user="vmcert").azure_state() is None
     run.teardown()
     run.teardown()  # idempotent
     assert azure_threads() == []

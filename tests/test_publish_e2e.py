@@ -32,6 +32,7 @@ from harness.publish.settings import PublishSettings, load_settings
 from harness.publish.stages.base import StageContext, StageLog
 from harness.publish.stages.provisioning import ProvisioningStage
 from harness.publish.template import write_template
+from harness.publish.views import RequestView
 from harness.replication import azurite
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +70,13 @@ def _offer_with(directory: Path, image: Path) -> Path:
     return directory / "offer.toml"
 
 
+def _why(request: RequestView | None) -> object:
+    """What a request's stages say, for an assertion message."""
+    if request is None:
+        return None
+    return [(v.stage.value, v.status.value, [m.text for m in v.messages]) for v in request.stages]
+
+
 def _mails(settings: PublishSettings) -> list[Message]:
     return [email.message_from_bytes(p.read_bytes()) for p in sorted(settings.outbox.glob("*.eml"))]
 
@@ -93,7 +101,7 @@ def test_defective_image_fails_then_the_fixed_image_goes_live(
         pipeline.publish(_offer_with(offer_dir, defective_image), actor="alice")
         assert pipeline.settle(OFFER, SETTLE_S)
         first = pipeline.store.request(OFFER)
-        assert first is not None and first.status is RequestStatus.FAILED, first
+        assert first is not None and first.status is RequestStatus.FAILED, _why(first)
         cert = first.stage_view(Stage.CERTIFICATION)
         assert cert.status is StepStatus.BLOCKED
         messages = [m.text for m in cert.messages]
@@ -119,7 +127,7 @@ def test_defective_image_fails_then_the_fixed_image_goes_live(
         assert second_view.number == first.number + 1
         assert pipeline.settle(OFFER, SETTLE_S)
         second = pipeline.store.request(OFFER)
-        assert second is not None and second.status is RequestStatus.WAITING, second
+        assert second is not None and second.status is RequestStatus.WAITING, _why(second)
         for stage in (Stage.VALIDATE, Stage.CERTIFICATION, Stage.PROVISIONING, Stage.PACKAGING):
             assert second.stage_view(stage).status is StepStatus.COMPLETE, stage
         preview = second.stage_view(Stage.PREVIEW)

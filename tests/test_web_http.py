@@ -223,6 +223,23 @@ def test_all_offers_filters_searches_and_escapes(
     assert re.findall(r'<tr data-offer="([^"]+)">', search) == ["hostile-vm"]
 
 
+def test_all_offers_is_paged(store: Store, web_settings: PublishSettings, tmp_path: Path) -> None:
+    for offer_id in ("one-vm", "two-vm", "three-vm"):
+        store.publish(make_offer(tmp_path, offer_id, offer_id), actor="alice")
+    for served_app in serve(store, web_settings, web_config(page_size=2)):
+        with httpx.Client(base_url=served_app.url) as http:
+            cookie = {"Cookie": f"vmcert_session={sign_in(http)}"}
+            first = http.get("/offers", headers=cookie).text
+            second = http.get("/offers?page=2", headers=cookie).text
+            beyond = http.get("/offers?page=99", headers=cookie).text
+    rows = [re.findall(r'<tr data-offer="([^"]+)">', page) for page in (first, second)]
+    assert len(rows[0]) == 2 and len(rows[1]) == 1
+    assert sorted(rows[0] + rows[1]) == ["one-vm", "three-vm", "two-vm"]
+    assert "3 offers, page 1 of 2" in first and "Next page" in first
+    assert "Previous page" in second and "Next page" not in second
+    assert re.findall(r'<tr data-offer="([^"]+)">', beyond) == rows[1]
+
+
 def test_status_page_messages_are_escaped_and_secrets_masked(
     client: httpx.Client, store: Store, tmp_path: Path, web_settings: PublishSettings
 ) -> None:

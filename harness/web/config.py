@@ -32,6 +32,8 @@ class WebConfig:
     """Requests per minute per bearer token (or client address) on the API (429 above)."""
     signin_per_minute: int = 10
     """Sign-in attempts per minute per client address."""
+    page_size: int = 100
+    """Offers per page of All offers."""
 
 
 def load_accounts(path: Path) -> dict[str, str]:

@@ -171,10 +171,19 @@ def page_routes(ctx: WebContext) -> list[Route]:
         status = request.query_params.get("status", "")
         shown = [o for o in offers if _matches(o, q, status)]
         shown.sort(key=lambda o: o.updated_at, reverse=True)
+        size = max(1, ctx.config.page_size)
+        pages = max(1, -(-len(shown) // size))
+        try:
+            number = min(max(1, int(request.query_params.get("page", "1"))), pages)
+        except ValueError:
+            number = 1
         return ctx.render(
             "offers.html",
             request,
-            offers=shown,
+            offers=shown[(number - 1) * size : number * size],
+            total=len(shown),
+            page=number,
+            pages=pages,
             q=q,
             status=status,
             statuses=list(OFFER_LABELS.items()),

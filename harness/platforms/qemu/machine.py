@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.azure_emulator.server import Emulator
+from harness.azure_emulator.timeline import ProvisioningState
 from harness.errors import InfraError
 from harness.platforms.machine import Machine, SettleState, signals_deferred
 from harness.platforms.qemu.cmdline import RunFiles
@@ -121,6 +122,13 @@ class QemuMachine(Machine):
     """Fingerprint of the host key seen on the first (readiness) connection."""
     _ready: SshSession | None = field(default=None, repr=False)
     """The readiness connection, handed to the first :meth:`session` call (saves a login)."""
+
+    def azure_state(self) -> ProvisioningState | None:
+        """What the guest did with the emulated Azure provisioning so far (``--provision
+        azure``; ``None`` otherwise), live, with times in seconds since QEMU started."""
+        if self.run is None or self.run.emulator is None:
+            return None
+        return self.run.emulator.state(origin=self.run.started)
 
     def serial_events(self) -> list[tuple[float, str]]:
         """Serial lines with host-clock seconds since QEMU was started."""
