@@ -34,23 +34,23 @@ CASES: dict[str, tuple[str, ...]] = {
     "verify_dhcp_file_configuration": (),
     "verify_yum_conf": (),
     "verify_os_update": (),  # excluded from the run: it upgrades every package and reboots
-    "verify_hv_kvp_daemon_installed": (),
+    "verify_hv_kvp_daemon_installed": ("hv_kvp_daemon",),
     "verify_repository_installed": ("repos_configured",),
     "verify_serial_console_is_enabled": ("serial_console_enabled", "kernel_cmdline_console"),
     "verify_bash_history_is_empty": ("bash_history",),
     "verify_boot_error_fail_warnings": ("boot_log_clean",),
-    "verify_cloud_init_error_status": (),
+    "verify_cloud_init_error_status": ("cloud_init_error_status",),
     "verify_client_active_interval": ("ssh_client_alive_interval",),
     "verify_no_pre_exist_users": ("no_default_credentials",),
     "verify_resource_disk_readme_file": (),
     "verify_resource_disk_file_system": (),
-    "verify_waagent_version": ("linux_agent_version", "waagent_auto_update"),
+    "verify_waagent_version": ("linux_agent_version", "waagent_auto_update", "linux_agent_enabled"),
     "verify_python_version": ("python_version",),
     "verify_openssl_version": ("openssl_version",),
     "verify_azure_64bit_os": ("os_arch_64bit",),
-    "verify_omi_version": (),
+    "verify_omi_version": ("omi_version",),
     "verify_no_swap_on_osdisk": ("no_swap_on_os_disk",),
-    "verify_essential_kernel_modules": (),
+    "verify_essential_kernel_modules": ("essential_kernel_modules",),
 }
 
 RUNBOOK = """\

@@ -55,6 +55,7 @@ def test_azure_image_provisions_through_the_emulator(azure_image: Path, tmp_path
         assert facts["azure_provisioning_source"] == "provisioning media"
         assert "goal state" in facts["azure_timeline"]
         assert machine.user == "azureuser" and machine.footprint.login_user == "azureuser"
+        assert machine.wait_settled().cloud_init == "done"  # as the runner does before checks
         with machine.session() as ssh:
             out = ssh.run(
                 "id -un; hostname; systemd-detect-virt; cloud-init status --long; "
