@@ -9,7 +9,7 @@ caller) are left out. Judging the facts is :class:`checks.plan.CheckPlan`'s job.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from checks.fact import Fact, Facts
 from checks.model import JSON
@@ -47,11 +47,21 @@ class Collection:
 
 
 def collect(
-    session: ScriptSession, facts: Sequence[Fact[object]], *, batch: bool = True
+    session: ScriptSession,
+    facts: Sequence[Fact[object]],
+    *,
+    batch: bool = True,
+    timeout_scale: float = 1.0,
 ) -> Collection:
     """Collect ``facts`` over ``session``: one exec for all their probes (fallback: one exec
-    each; ``batch=False`` goes straight to that). Facts without a probe are skipped."""
+    each; ``batch=False`` goes straight to that). Facts without a probe are skipped.
+
+    ``timeout_scale`` stretches every probe's time limit like the machine's other timeouts (5
+    under TCG emulation, where a loaded host can make a 1 s probe take 10 s): a probe cut short
+    by the host's slowness would turn into a verdict about the image."""
     probes = list({f.name: f for f in facts if f.probed}.values())
+    if timeout_scale != 1.0:
+        probes = [replace(f, timeout=f.timeout * timeout_scale) for f in probes]
     if not probes:
         return Collection(Facts())
     run = run_probes(session, probes, batch=batch)

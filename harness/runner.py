@@ -121,12 +121,18 @@ class CheckPhase:
 
 
 def run_check_phase(
-    session: ScriptSession, plan: CheckPlan, given: Facts, *, batch: bool = True
+    session: ScriptSession,
+    plan: CheckPlan,
+    given: Facts,
+    *,
+    batch: bool = True,
+    timeout_scale: float = 1.0,
 ) -> CheckPhase:
-    """Collect what ``plan`` needs beyond ``given`` over the open ``session`` (one batch) and
-    judge everything with ``plan``."""
+    """Collect what ``plan`` needs beyond ``given`` over the open ``session`` (one batch; probe
+    time limits stretched by the machine's ``timeout_scale``) and judge everything with ``plan``."""
     started = time.monotonic()
-    collection = collect(session, plan.facts_needed(have=given), batch=batch)
+    needed = plan.facts_needed(have=given)
+    collection = collect(session, needed, batch=batch, timeout_scale=timeout_scale)
     facts = given.merged(collection.facts)
     results = plan.evaluate(facts)
     return CheckPhase(results, collection, facts, time.monotonic() - started)
@@ -381,6 +387,7 @@ def _attempt(
                 ctx.online,
                 given.with_value(HARNESS_FOOTPRINT, footprint, "harness"),
                 batch=ctx.options.batch,
+                timeout_scale=machine.timeout_scale,
             )
         report.timings["checks"] = check_phase.seconds
         report.online_results = check_phase.results

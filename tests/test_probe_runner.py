@@ -324,3 +324,15 @@ def test_run_checks_takes_the_footprint_from_the_callers_facts() -> None:
         "settled": {"a": "b"},
     }
     assert run.facts.get(HARNESS_FOOTPRINT) == footprint
+
+
+def test_collect_stretches_probe_limits_by_the_machines_timeout_scale() -> None:
+    """Under TCG (scale 5) a probe the loaded host slows past its limit must not be cut short,
+    or the host's slowness would become a verdict about the image."""
+    from harness.collect import collect
+
+    slow = Fact(name="slow", parse=str, script="sleep 2; echo done\n", timeout=1.0)
+    cut = collect(LocalShell(), [slow])
+    assert "timed out" in cut.facts.errors["slow"]
+    stretched = collect(LocalShell(), [slow], timeout_scale=4.0)
+    assert stretched.facts.get(slow) == "done\n" and not stretched.facts.errors
