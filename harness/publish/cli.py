@@ -447,19 +447,4 @@ publish_commands: list[click.Command] = [
     support_command,
     worker_command,
 ]
-"""Every command of the pipeline (the lead adds them to ``harness.cli.COMMANDS``)."""
-
-COMMAND_TARGETS: dict[str, str] = {
-    "offer": "harness.publish.cli:offer_group",
-    "publish": "harness.publish.cli:publish_command",
-    "status": "harness.publish.cli:status_command",
-    "offers": "harness.publish.cli:offers_command",
-    "history": "harness.publish.cli:history_command",
-    "go-live": "harness.publish.cli:go_live_command",
-    "cancel": "harness.publish.cli:cancel_command",
-    "catalog": "harness.publish.cli:catalog_command",
-    "outbox": "harness.publish.cli:outbox_command",
-    "support": "harness.publish.cli:support_command",
-    "publish-worker": "harness.publish.cli:worker_command",
-}
-"""The entries for ``harness.cli.COMMANDS`` (name -> "module:attribute")."""
+"""Every command of the pipeline (each mapped by name in ``harness.cli.COMMANDS``)."""
