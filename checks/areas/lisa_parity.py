@@ -80,11 +80,11 @@ def cloud_init_error_status(facts: Facts, params: Params) -> Outcome:
     """LISA's ``verify_cloud_init_error_status``: no ``[ERROR]``/``[WARNING]`` line in
     /var/log/cloud-init.log and ``cloud-init status`` exits 0. LISA runs it only on Azure Linux
     (CBL-Mariner); ``families`` says where vmcert judges it (elsewhere: skipped)."""
-    status = facts.require(CLOUD_INIT_STATUS)
     os_release = facts.get(OS_RELEASE)
     family = os_release.family if os_release is not None else "unknown"
     if family not in params.texts("families"):
         return Outcome(Status.SKIPPED, family, "LISA runs this case only on Azure Linux")
+    status = facts.require(CLOUD_INIT_STATUS)
     if not status.present:
         return Outcome(Status.SKIPPED, "cloud-init not installed", "no cloud-init to judge")
     actual = f"status {status.status or '?'} (exit {status.status_rc})"
