@@ -467,6 +467,7 @@ def run_checks(
     offline_facts: Facts | None = None,
     batch: bool = True,
     today: dt.date | None = None,
+    timeout_scale: float = 1.0,
 ) -> CheckRun:
     """Run ``checks`` over an open SSH session: collect the facts they need, then judge them.
 
@@ -487,7 +488,7 @@ def run_checks(
         user=session.user,
         added="nothing; the login user of an existing host is treated as the deploy user",
     )
-    collection = collect(session, plan.facts_needed(have), batch=batch)
+    collection = collect(session, plan.facts_needed(have), batch=batch, timeout_scale=timeout_scale)
     facts = have.merged(collection.facts).with_value(HARNESS_FOOTPRINT, footprint, "harness")
     results = plan.evaluate(facts)
     return CheckRun(

@@ -58,7 +58,8 @@ def _run_checks(machine: Any) -> Any:
     """The online checks over a session of the settled ``machine``."""
     machine.wait_settled()
     with machine.session() as session:
-        return run_checks(session, select_checks(tag="online"))
+        # probe limits stretched like every other timeout of a TCG guest, as the runner does
+        return run_checks(session, select_checks(tag="online"), timeout_scale=machine.timeout_scale)
 
 
 def test_good_image_passes_every_applicable_check(good_machine: Any) -> None:
