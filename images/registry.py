@@ -42,6 +42,15 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` and return what it named (a plugin host unloading a plugin, or a
+        test that must not leak its example into the rest of the process)."""
+        return self._items.pop(name)
+
+    def registered(self) -> dict[str, T]:
+        """What is registered right now, without loading built-ins or entry points."""
+        return dict(self._items)
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of :meth:`add`."""
 

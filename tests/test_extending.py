@@ -10,16 +10,20 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from checks.fact import Facts
+from checks.fact import FACTS, Facts
 from checks.model import Status
 from checks.plan import CheckPlan
 from checks.registry import CHECKS
 from harness.collect import collect
+from harness.platforms.base import PLATFORMS
 from harness.runner import CertifyOptions, Selection, certify
 from harness.ssh import SshSession
+from images.registry import Registry
+from reports.base import REPORTERS
 from tests.golden.sample import sample_run
 from tests.test_ssh_session import Sshd, sshd  # noqa: F401  (the session-scoped sshd fixture)
 
@@ -30,9 +34,31 @@ DOC = REPO / "docs" / "extending.md"
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
 
+_REGISTRIES: list[Registry[Any]] = [CHECKS, FACTS, REPORTERS, PLATFORMS]
+_BEFORE = [set(registry.names()) for registry in _REGISTRIES]  # built-ins loaded first
+
 from vmcert_example.localhost import LocalhostPlatform  # noqa: E402
 from vmcert_example.markdown import MarkdownReporter, cell  # noqa: E402
 from vmcert_example.time_sync import TIME_SYNC, time_sync_service  # noqa: E402
+
+# Importing the examples registered them process-wide; the suite's other modules (collected in the
+# same process) must not see an extra check, so they are registered only while this module runs.
+_EXAMPLE_PLUGINS = [
+    {name: registry.remove(name) for name in set(registry.registered()) - before}
+    for registry, before in zip(_REGISTRIES, _BEFORE, strict=True)
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def example_plugins_registered() -> Iterator[None]:
+    for registry, plugins in zip(_REGISTRIES, _EXAMPLE_PLUGINS, strict=True):
+        for name, plugin in plugins.items():
+            registry.add(name, plugin)
+    yield
+    for registry, plugins in zip(_REGISTRIES, _EXAMPLE_PLUGINS, strict=True):
+        for name in plugins:
+            registry.remove(name)
+
 
 CHRONY = """chrony.service enabled=enabled active=active
 systemd-timesyncd.service enabled=masked active=inactive
