@@ -401,15 +401,6 @@ def test_paths_that_cannot_be_given(mbr_disk: Path) -> None:
         ]
 
 
-def _cached(variant: str) -> Path:
-    from images.recipe import cached_image_path
-
-    path = cached_image_path(variant)
-    if not path.exists():
-        pytest.skip(f"no cached {variant} test image (vmcert images build --variant {variant})")
-    return path
-
-
 def _partitions(image: Path) -> list[Partition]:
     with VirtualDisk(image) as disk:
         return list(read_partition_table(disk.read, disk.size, str(image)).partitions)
@@ -424,9 +415,12 @@ def _debugfs_cat(image: Path, offset: int, path: str) -> bytes:
     return proc.stdout
 
 
-def test_debian_test_images_read_like_debugfs_reads_them() -> None:
-    """The real distribution images: same bytes as e2fsprogs' own reader, defects visible."""
-    good = _cached("good")
+def test_debian_test_images_read_like_debugfs_reads_them(
+    good_image: Path, defective_image: Path, gen2_image: Path
+) -> None:
+    """The real distribution images (built on first use): same bytes as e2fsprogs' own reader,
+    defects visible."""
+    good = good_image
     with open_filesystems(good) as files:
         assert files.root_volume == "p1"
         assert "ID=debian\n" in files.read_text("/etc/os-release")
@@ -437,11 +431,11 @@ def test_debian_test_images_read_like_debugfs_reads_them() -> None:
         offset = next(p.start for p in _partitions(good) if p.index == 1)
         for path in ("/etc/passwd", "/etc/ssh/sshd_config", "/etc/fstab", "/etc/shadow"):
             assert files.read_file(path) == _debugfs_cat(good, offset, path)
-    defective = _cached("defective")
+    defective = defective_image
     with open_filesystems(defective) as files:
         assert files.read_text("/root/.bash_history")
         assert files.glob("/etc/modprobe.d/*udf*")
-    gen2 = _cached("gen2")
+    gen2 = gen2_image
     with open_filesystems(gen2) as files:
         assert [(v.id, v.filesystem) for v in files.volumes] == [("p1", "vfat"), ("p2", "ext4")]
         assert files.root_volume == "p2"

@@ -68,15 +68,6 @@ LAYOUT = {"no_lvm_os_disk", "single_root_partition"}
 """Checks about the disk layout itself: the LVM variant differs from the good image there."""
 
 
-def _cached_good() -> Path:
-    from images.recipe import cached_image_path
-
-    found = cached_image_path("good")
-    if not found.is_file():
-        pytest.skip("the good test image is not built (vmcert images build good)")
-    return found
-
-
 def _copy(
     files: ImageFiles,
     path: str,
@@ -149,8 +140,8 @@ def _xfs(proto: Path, out: Path, size: int, uuid: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def good() -> Path:
-    return _cached_good()
+def good(good_image: Path) -> Path:
+    return good_image
 
 
 @pytest.fixture(scope="module")
