@@ -286,3 +286,48 @@ def test_a_field_warning_is_fixed_in_the_editor_and_the_offer_republished(
     expect(page.locator('li[data-step="displaycertify"] .step-status')).to_have_text("In progress")
     assert page.evaluate("window.notReloaded") is True
     shot(page, tmp_path, "republished")
+
+
+def test_a_publisher_creates_an_offer_fixes_a_field_and_publishes_it(
+    page: playwright_api.Page, store: Store, tmp_path: Path
+) -> None:
+    expect = playwright_api.expect
+    sign_in(page)
+    page.get_by_role("link", name="New offer").click()
+    page.wait_for_url("**/offers/new")
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden])')]
+             .filter(e => !(e.labels && e.labels.length)).map(e => e.name)"""
+    )
+    assert unlabeled == []
+    page.get_by_label("Offer ID").fill("Northwind VM")  # spaces and capitals: refused
+    page.get_by_label("Publisher ID").fill("northwind")
+    page.get_by_label("Offer name").fill("Northwind <i>VM</i>")
+    page.get_by_label("Search results summary").fill("A small Debian VM.")
+    page.get_by_label("Notification e-mail").fill("ops@northwind.example")
+    page.get_by_role("button", name="Create offer").click()
+    offer_id = page.get_by_label("Offer ID")
+    expect(offer_id).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#new-offer_id-error")).to_contain_text("lowercase letters")
+    expect(page.get_by_role("alert")).to_contain_text("1 field to fix")
+    expect(page.get_by_label("Offer name")).to_have_value("Northwind <i>VM</i>")  # kept
+    shot(page, tmp_path, "new-offer-error")
+    assert store.offers() == []
+    offer_id.fill("northwind-vm")
+    offer_id.press("Enter")  # submits from the keyboard
+    page.wait_for_url("**/offers/northwind-vm/edit")
+    expect(page.get_by_role("status").first).to_contain_text("Offer northwind-vm created")
+    expect(page.locator('tr[data-field="offer.name"]')).to_contain_text("Northwind <i>VM</i>")
+    shot(page, tmp_path, "new-offer-editor")
+    page.get_by_role("link", name="All offers").click()
+    row = page.locator('tr[data-offer="northwind-vm"]')
+    expect(row).to_contain_text("Never published")
+    row.get_by_role("link", name="Northwind <i>VM</i>").click()
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("status").first).to_contain_text("Publish request 1 started.")
+    expect(page.locator('li[data-step="displaydummycertify"] .step-status')).to_have_text(
+        "In progress"
+    )
+    request = store.request("northwind-vm")
+    assert request is not None and request.emails == ("ops@northwind.example",)
+    shot(page, tmp_path, "new-offer-published")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -122,9 +123,16 @@ def api_routes(ctx: WebContext) -> list[Route]:
 
     async def publish(request: Request, caller: str) -> Response:
         offer_id = request.path_params["offer_id"]
-        emails = _emails(await _body(request))
+        body = await _body(request)
+        emails = _emails(body)
+        raw_file = body.get("offerFile")
+        if raw_file is not None and (not isinstance(raw_file, str) or not raw_file):
+            raise ApiError(400, "BadRequest", "offerFile must be a path (a non-empty string)")
+        offer_file = Path(raw_file) if raw_file else None
         view = await run_in_threadpool(
-            lambda: ctx.publisher.publish(offer_id, actor=caller, emails=emails)
+            lambda: ctx.publisher.publish(
+                offer_id, actor=caller, emails=emails, offer_file=offer_file
+            )
         )
         return _operation_response(ctx, view, WebAction.PUBLISH, 202)
 

@@ -14,6 +14,7 @@ from harness.publish.store import Store
 from harness.web.api import api_routes, error_response
 from harness.web.config import WebConfig
 from harness.web.context import STATIC, WebContext
+from harness.web.create import create_routes
 from harness.web.editor import editor_routes
 from harness.web.files import file_routes
 from harness.web.limits import BodyLimit
@@ -36,6 +37,7 @@ def create_app(store: Store, settings: PublishSettings, config: WebConfig) -> St
 
     app = Starlette(
         routes=[
+            *create_routes(ctx),  # /offers/new before /offers/{offer_id}
             *page_routes(ctx),
             *api_routes(ctx),
             *file_routes(ctx),

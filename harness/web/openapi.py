@@ -154,7 +154,13 @@ _PUBLISH_BODY: dict[str, JsonValue] = {
             "properties": {
                 "notification-emails": {"type": "string", "description": "comma-separated"}
             },
-        }
+        },
+        "offerFile": {
+            "type": "string",
+            "description": "vmcert: absolute path, on the server's host, of the offer file to "
+            "publish from (its offer.id must be the path's); default: the file the offer was "
+            "last published from",
+        },
     },
 }
 

@@ -166,22 +166,31 @@ def page_routes(ctx: WebContext) -> list[Route]:
     async def offers_page(request: Request) -> Response:
         if ctx.session(request) is None:
             return signin_redirect(request)
-        offers = await run_in_threadpool(ctx.store.offers)
         q = request.query_params.get("q", "").strip()
         status = request.query_params.get("status", "")
-        shown = [o for o in offers if _matches(o, q, status)]
-        shown.sort(key=lambda o: o.updated_at, reverse=True)
         size = max(1, ctx.config.page_size)
-        pages = max(1, -(-len(shown) // size))
         try:
-            number = min(max(1, int(request.query_params.get("page", "1"))), pages)
+            wanted = int(request.query_params.get("page", "1"))
         except ValueError:
-            number = 1
+            wanted = 1
+        shown: list[OfferSummary] = []
+        total, number = 0, 1
+        if not status or status in OFFER_LABELS:
+            # Filtered, ordered (newest change first) and paged by the database.
+            shown, total, number = await run_in_threadpool(
+                lambda: ctx.store.offers_page(
+                    query=q,
+                    status=OfferStatus(status) if status else None,
+                    page=wanted,
+                    size=size,
+                )
+            )
+        pages = max(1, -(-total // size))
         return ctx.render(
             "offers.html",
             request,
-            offers=shown[(number - 1) * size : number * size],
-            total=len(shown),
+            offers=shown,
+            total=total,
             page=number,
             pages=pages,
             q=q,
@@ -379,13 +388,6 @@ def _poll_document(
         "actions": [a.value for a in allowed(request, ctx.settings.cancel_window)],
         "steps": steps,
     }
-
-
-def _matches(offer: OfferSummary, q: str, status: str) -> bool:
-    if status and offer.status.value != status:
-        return False
-    q = q.lower()
-    return not q or q in offer.name.lower() or q in offer.offer_id.lower()
 
 
 def _text(form: FormData, name: str) -> str:

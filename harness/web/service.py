@@ -24,15 +24,33 @@ class Publisher:
     store: Store
     settings: PublishSettings
 
-    def publish(self, offer_id: str, *, actor: str, emails: Sequence[str] = ()) -> RequestView:
-        """A new request for ``offer_id`` from its offer file; refused while one runs."""
-        _text, source = self.store.offer_text(offer_id)
-        if not source:
-            raise OfferFileError(
-                f"offer {offer_id}: the offer file it was published from is not known; "
-                "publish it once with `vmcert publish FILE`"
-            )
-        offer = load_offer(Path(source)).offer
+    def publish(
+        self,
+        offer_id: str,
+        *,
+        actor: str,
+        emails: Sequence[str] = (),
+        offer_file: Path | None = None,
+    ) -> RequestView:
+        """A new request for ``offer_id`` from its offer file (``offer_file``, which must hold
+        that offer id, or the file it was last published from); refused while one runs."""
+        if offer_file is not None:
+            if not offer_file.is_absolute():
+                raise OfferFileError(f"{offer_file}: give the offer file's absolute path")
+            offer = load_offer(offer_file).offer
+            if offer.id != offer_id:
+                raise OfferFileError(
+                    f"{offer_file}: its offer.id is {offer.id!r}, not {offer_id!r}; "
+                    "publish it under its own id"
+                )
+        else:
+            _text, source = self.store.offer_text(offer_id)
+            if not source:
+                raise OfferFileError(
+                    f"offer {offer_id}: the offer file it was published from is not known; "
+                    "publish it once with `vmcert publish FILE`"
+                )
+            offer = load_offer(Path(source)).offer
         for secret in offer.secrets():
             self.settings.masker.add(secret)
         return self.store.publish(

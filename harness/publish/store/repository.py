@@ -13,8 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVarTuple, cast
 
-from sqlalchemy import Engine, Update, delete, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Update,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +74,12 @@ from harness.publish.views import (
 
 MAX_MESSAGE = 4000
 """Longest stage message stored (a destination's error text can be long)."""
+
+_Summary = tuple[
+    str, str, str, bool, str, datetime, int | None, str | None, str | None, datetime | None
+]
+"""An offer's columns and its newest request's (``None`` when never published)."""
+_Ts = TypeVarTuple("_Ts")
 
 
 def utcnow() -> datetime:
@@ -158,6 +177,26 @@ class Store:
         except TransitionRefused as exc:
             raise PublishRefused(f"offer {offer.id}: {exc}") from None
         return self._request_view_by_id(rid)
+
+    def create_offer(self, offer: Offer) -> OfferSummary:
+        """Record a new offer that was never published (the console's New offer); refused when
+        the id is not usable or already taken."""
+        if not offer.id:
+            raise PublishRefused(
+                "the offer has no usable offer.id (lowercase letters, digits, dashes)"
+            )
+        now = self.clock()
+        try:
+            with self._sessions.begin() as session:
+                if session.get(OfferRow, offer.id) is not None:
+                    raise PublishRefused(f"offer {offer.id}: an offer with this id already exists")
+                self._upsert_offer(session, offer, now)
+        except IntegrityError:
+            # Created concurrently between our read and our insert.
+            raise PublishRefused(
+                f"offer {offer.id}: an offer with this id already exists"
+            ) from None
+        return self.offer(offer.id)
 
     def provide_emails(self, offer_id: str, emails: Sequence[str], *, actor: str) -> RequestView:
         """The notification e-mail asked for when Validate prerequisites passes (CPP's pop-up):
@@ -523,13 +562,60 @@ class Store:
             return self._request_view(session, session.get_one(RequestRow, request_id))
 
     def offers(self) -> list[OfferSummary]:
-        """The All-offers view: every offer with its status and current stage."""
+        """The All-offers view: every offer with its status and current stage (one query,
+        whatever the number of offers)."""
         with self._sessions() as session:
-            return [self._summary(session, row) for row in session.scalars(select(OfferRow))]
+            return [self._summary_of(row) for row in self._summary_rows(session)]
+
+    def offers_page(
+        self, *, query: str = "", status: OfferStatus | None = None, page: int = 1, size: int = 100
+    ) -> tuple[list[OfferSummary], int, int]:
+        """One page of All offers, newest change first: the offers whose name or id contains
+        ``query`` (case-insensitive) and whose status is ``status``; returns the page's offers,
+        how many match, and the page number (clamped to the pages there are). Filtering, order
+        and paging happen in the database: two queries (count, page), only the page's rows read.
+        """
+        size = max(1, size)
+        with self._sessions() as session:
+            total = session.scalar(
+                self._filtered(
+                    select(func.count()).select_from(OfferRow), query, status, join=bool(status)
+                )
+            )
+            count = int(total or 0)
+            pages = max(1, -(-count // size))
+            page = min(max(1, page), pages)
+            rows = self._summary_rows(
+                session, text=query, status=status, window=((page - 1) * size, size)
+            )
+            return [self._summary_of(row) for row in rows], count, page
+
+    def _filtered(
+        self, query: Select[*_Ts], text: str, status: OfferStatus | None, *, join: bool = True
+    ) -> Select[*_Ts]:
+        """``query`` over offers joined to their newest request, narrowed by search text and
+        status (the status computed as :func:`~harness.publish.model.offer_status` does).
+        ``join=False`` (a count without a status filter) leaves the requests out."""
+        if join or status is not None:
+            query = query.outerjoin(RequestRow, _newest_request())
+        needle = text.strip().lower()
+        if needle:
+            query = query.where(
+                or_(
+                    func.lower(OfferRow.name).contains(needle, autoescape=True),
+                    func.lower(OfferRow.id).contains(needle, autoescape=True),
+                )
+            )
+        if status is not None:
+            query = query.where(_status_sql() == status.value)
+        return query
 
     def offer(self, offer_id: str) -> OfferSummary:
         with self._sessions() as session:
-            return self._summary(session, self._offer(session, offer_id))
+            rows = self._summary_rows(session, offer_id)
+            if not rows:
+                self._offer(session, offer_id)  # UnknownOffer
+            return self._summary_of(rows[0])
 
     def offer_text(self, offer_id: str) -> tuple[str, str]:
         """The offer file as last published, and where it was read from."""
@@ -569,13 +655,13 @@ class Store:
         wanted = (subscription or "").strip().lower()
         visible: list[OfferSummary] = []
         with self._sessions() as session:
-            for row in session.scalars(select(OfferRow)):
-                summary = self._summary(session, row)
-                audience = {s.strip().lower() for s in row.preview_audience.split(",") if s}
+            for row in self._summary_rows(session):
+                summary = self._summary_of(row)
+                audience = {s.strip().lower() for s in row[4].split(",") if s}
                 in_preview = summary.status is OfferStatus.PREVIEW or (
                     summary.status is OfferStatus.IN_PROGRESS and summary.stage is Stage.LIVE
                 )
-                if row.listed or (in_preview and wanted and wanted in audience):
+                if row[3] or (in_preview and wanted and wanted in audience):
                     visible.append(summary)
         return visible
 
@@ -797,20 +883,61 @@ class Store:
             )
         )
 
-    def _summary(self, session: Session, row: OfferRow) -> OfferSummary:
-        latest = self._latest(session, row.id)
-        stage = Stage(latest.stage) if latest is not None and latest.stage else None
-        status = offer_status(RequestStatus(latest.status) if latest else None, stage)
+    def _summary_rows(
+        self,
+        session: Session,
+        offer_id: str | None = None,
+        *,
+        text: str = "",
+        status: OfferStatus | None = None,
+        window: tuple[int, int] | None = None,
+    ) -> list[_Summary]:
+        """Each offer with the columns of its newest request (NULLs when never published), in
+        one query: the request whose number is the offer's highest (a correlated lookup on the
+        ``(offer_id, number)`` unique index). Only the columns a summary needs are read (not
+        the offer files). ``text`` and ``status`` narrow as :meth:`offers_page` says;
+        ``window`` (offset, limit) orders newest change first and reads only that slice."""
+        query = self._filtered(
+            select(
+                OfferRow.id,
+                OfferRow.name,
+                OfferRow.publisher,
+                OfferRow.listed,
+                OfferRow.preview_audience,
+                OfferRow.updated_at,
+                RequestRow.number,
+                RequestRow.status,
+                RequestRow.stage,
+                RequestRow.updated_at.label("request_updated_at"),
+            ),
+            text,
+            status,
+        )
+        if offer_id is not None:
+            query = query.where(OfferRow.id == offer_id)
+        if window is not None:
+            changed = case(
+                (RequestRow.updated_at > OfferRow.updated_at, RequestRow.updated_at),
+                else_=OfferRow.updated_at,
+            )
+            offset, limit = window
+            query = query.order_by(changed.desc(), OfferRow.id).offset(offset).limit(limit)
+        # Outer join: the request columns are NULL for an offer never published.
+        return cast("list[_Summary]", list(session.execute(query)))
+
+    def _summary_of(self, row: _Summary) -> OfferSummary:
+        offer_id, name, publisher, listed, _audience, updated, number, status, stage, changed = row
+        current = Stage(stage) if stage else None
         return OfferSummary(
-            offer_id=row.id,
-            name=row.name,
-            publisher=row.publisher,
-            status=status,
-            stage=stage,
-            estimate=self.settings.estimate(stage) if stage else "",
-            request=latest.number if latest else None,
-            updated_at=max(row.updated_at, latest.updated_at) if latest else row.updated_at,
-            listed=row.listed,
+            offer_id=offer_id,
+            name=name,
+            publisher=publisher,
+            status=offer_status(RequestStatus(status) if status else None, current),
+            stage=current,
+            estimate=self.settings.estimate(current) if current else "",
+            request=number,
+            updated_at=max(updated, changed) if changed is not None else updated,
+            listed=listed,
         )
 
     def _request_view(self, session: Session, row: RequestRow) -> RequestView:
@@ -860,6 +987,37 @@ class Store:
                 for r in runs
             ),
         )
+
+
+def _newest_request() -> ColumnElement[bool]:
+    """Join condition: an offer's request with the highest number (none when never published)."""
+    newest = (
+        select(func.max(RequestRow.number))
+        .where(RequestRow.offer_id == OfferRow.id)
+        .correlate(OfferRow)
+        .scalar_subquery()
+    )
+    return and_(RequestRow.offer_id == OfferRow.id, RequestRow.number == newest)
+
+
+def _status_sql() -> ColumnElement[str]:
+    """:func:`~harness.publish.model.offer_status` as SQL over the newest request's columns
+    (tests/test_web_store.py checks that both agree for every status)."""
+    status, stage = RequestRow.status, RequestRow.stage
+    return case(
+        (status.is_(None), OfferStatus.NEVER_PUBLISHED.value),
+        (
+            or_(
+                status == RequestStatus.WAITING.value,
+                and_(status == RequestStatus.RUNNING.value, stage == Stage.SIGNOFF.value),
+            ),
+            OfferStatus.PREVIEW.value,
+        ),
+        (status == RequestStatus.RUNNING.value, OfferStatus.IN_PROGRESS.value),
+        (status == RequestStatus.SUCCEEDED.value, OfferStatus.LIVE.value),
+        (status == RequestStatus.FAILED.value, OfferStatus.ATTENTION.value),
+        else_=OfferStatus.CANCELED.value,
+    )
 
 
 def _where(request: RequestRow | None) -> Where:
