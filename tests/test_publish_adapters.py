@@ -8,8 +8,12 @@ The boots (certification of the test images, the preview deployment) are in
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +28,7 @@ from harness.publish.adapters import (
     CoreReplicator,
     image_data,
     read_back,
+    reap_killed_boots,
     storage_for,
     write_extents,
 )
@@ -68,7 +73,9 @@ def _approved(image: Path, directory: Path) -> Path:
     candidate = load_candidate(image)
     directory.mkdir(parents=True)
     report = directory / "report.json"
-    entry = {"image": {"path": str(image), "sparse_digest": candidate.sparse_digest}}
+    entry: dict[str, object] = {
+        "image": {"path": str(image), "sparse_digest": candidate.sparse_digest}
+    }
     document = {"schema": "vmcert-report", "schema_version": 1, "images": [entry]}
     entry["verdict"] = "certified"
     report.write_text(json.dumps(document))
@@ -229,3 +236,42 @@ def test_a_canceled_certification_stops_and_still_leaves_its_reports(tmp_path: P
         CoreCertifier().certify([PlanImage("standard", "1.0.0", image)], tmp_path / "run", canceled)
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["images"][0]["verdict"] == "infra_error"  # interrupted: no verdict
+
+
+def test_a_killed_attempts_vm_and_qmp_directory_are_reaped_on_rerun(tmp_path: Path) -> None:
+    """What a SIGKILLed worker can leave: a QEMU still running on its boot directory (here a
+    process named like QEMU whose command line names the overlay) and the QMP socket directory
+    outside the run directory. A re-run reaps both; other processes are left alone."""
+    boot_dir = tmp_path / "run" / "image" / "qemu-abc"
+    boot_dir.mkdir(parents=True)
+    qmp_dir = Path(tempfile.mkdtemp(prefix="vmcert-qmp-"))
+    (qmp_dir / "qmp.sock").touch()
+    (boot_dir / "qemu.cmdline").write_text(
+        f"qemu-system-x86_64 -drive file={boot_dir}/overlay.qcow2,if=virtio "
+        f"-qmp unix:{qmp_dir}/qmp.sock,server=on,wait=off\n"
+    )
+    sleeper = "import time; time.sleep(120)"
+    stray = subprocess.Popen(
+        ["qemu-system-x86_64", "-c", sleeper, f"file={boot_dir}/overlay.qcow2"],
+        executable=sys.executable,
+    )
+    bystander = subprocess.Popen(
+        ["qemu-system-x86_64", "-c", sleeper, f"file={tmp_path}/other/overlay.qcow2"],
+        executable=sys.executable,
+    )
+    try:
+        deadline = time.monotonic() + 10  # until the strays' command lines are readable
+        while b"overlay" not in Path(f"/proc/{stray.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        reaped = reap_killed_boots(tmp_path / "run")
+        assert stray.wait(10) == -9
+        assert bystander.poll() is None
+        assert not qmp_dir.exists()
+        assert reaped == [f"QEMU pid {stray.pid}", str(qmp_dir)]
+        assert reap_killed_boots(tmp_path / "run") == []  # nothing twice
+    finally:
+        for process in (stray, bystander):
+            if process.poll() is None:
+                os.kill(process.pid, 9)
+                process.wait()

@@ -102,6 +102,31 @@ def test_second_publish_while_running_is_refused(tmp_path: Path) -> None:
     assert "Traceback" not in again.stderr
 
 
+def test_two_publish_commands_at_once_let_exactly_one_through(tmp_path: Path) -> None:
+    """Two processes on the same database (not two threads on one engine): one request."""
+    data = tmp_path / "data"
+    vmcert("offer", "init", str(tmp_path / "o"), data=data)
+    vmcert("offers", data=data)  # the database exists, so both race on the request alone
+    env = {**os.environ, "VMCERT_DATA_DIR": str(data)}
+    env.pop("VMCERT_PUBLISH_DB", None)
+    env.pop("VMCERT_PUBLISH_SETTINGS", None)
+    command = [sys.executable, "-c", RUN, "publish", str(tmp_path / "o/offer.toml"), "--no-wait"]
+    both = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results: list[tuple[int, str]] = []
+    for process in both:
+        _, err = process.communicate(timeout=120)
+        results.append((process.returncode, err.decode()))
+    assert sorted(code for code, _ in results) == [0, 2], results
+    (refused,) = [err for code, err in results if code == 2]
+    assert "a publish request is already running" in refused
+    assert "Traceback" not in refused
+    history = vmcert("history", "contoso-vm", data=data)
+    assert history.stdout.count("Submitted offer to preview") == 1, history.stdout
+
+
 def test_every_pipeline_command_is_mapped_in_the_cli_once() -> None:
     import importlib
 

@@ -16,10 +16,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -81,6 +84,7 @@ class CoreCertifier:
         # A re-run (a retry, a resumed worker) certifies again from scratch: reports of an
         # attempt that never finished must not pass for this one's.
         if run_dir.exists():
+            reap_killed_boots(run_dir)
             shutil.rmtree(run_dir)
 
         def keep_extents(
@@ -115,6 +119,57 @@ class CoreCertifier:
         except USER_ERRORS as exc:  # a policy or waiver file the core refuses
             return CertificationVerdict(False, failing=(str(exc),))
         return _verdict(images, run, written)
+
+
+def reap_killed_boots(directory: Path) -> list[str]:
+    """End what the boots of a killed worker left under ``directory``; what was reaped.
+
+    A boot's files live in a ``qemu-*`` directory under the stage's directory, except its QMP
+    socket when that path would be too long (a ``vmcert-qmp-*`` directory in the temporary
+    directory, named in the boot's ``qemu.cmdline``). QEMU itself dies with the worker
+    (``PR_SET_PDEATHSIG``); one still running on those files (the parent-death signal is lost
+    when the booting thread ended first) is killed here, before its files are removed.
+    """
+    reaped: list[str] = []
+    temp = Path(tempfile.gettempdir()).resolve()
+    for cmdline in directory.rglob("qemu.cmdline"):
+        boot_dir = cmdline.parent
+        for pid in _qemu_processes_on(boot_dir):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                reaped.append(f"QEMU pid {pid}")
+        with contextlib.suppress(OSError):
+            for word in cmdline.read_text(encoding="utf-8").split():
+                if not word.startswith("unix:"):
+                    continue
+                socket_dir = Path(word[len("unix:") :].split(",", 1)[0]).parent
+                if (
+                    socket_dir.name.startswith("vmcert-qmp-")
+                    and socket_dir.parent.resolve() == temp
+                    and socket_dir.is_dir()
+                ):
+                    shutil.rmtree(socket_dir, ignore_errors=True)
+                    reaped.append(str(socket_dir))
+    return reaped
+
+
+def _qemu_processes_on(boot_dir: Path) -> list[int]:
+    """Running QEMU processes whose command line names a file in ``boot_dir``."""
+    needles = {str(boot_dir) + "/", str(boot_dir.resolve()) + "/"}
+    found: list[int] = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours to read
+        words = [a.decode(errors="replace") for a in argv if a]
+        if (
+            words
+            and Path(words[0]).name.startswith("qemu-system")
+            and any(needle in word for needle in needles for word in words)
+        ):
+            found.append(int(proc.name))
+    return found
 
 
 def write_extents(path: Path, candidate: Candidate) -> None:
@@ -319,6 +374,9 @@ class CorePreviewVerifier:
         from harness.platforms.base import BootContext, DiskFile
         from harness.platforms.qemu import QemuPlatform
 
+        reap_killed_boots(work_dir)  # a killed earlier attempt's VM and files
+        for stale in work_dir.glob("qemu-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         local = work_dir / "preview.vhd"
         try:
             detail = read_back(replica, storage_config, local)

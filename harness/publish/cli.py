@@ -46,6 +46,12 @@ _wait_option = click.option(
 _timeout_option = click.option(
     "--timeout", default=86_400.0, show_default=True, help="Seconds to wait with --wait."
 )
+_server_option = click.option(
+    "--server",
+    default=None,
+    metavar="URL",
+    help="A running `vmcert serve` to act through (its API; token from $VMCERT_WEB_TOKEN).",
+)
 
 
 def _settings(path: Path | None) -> PublishSettings:
@@ -117,6 +123,7 @@ def offer_validate_command(file: Path) -> int:
 @_timeout_option
 @_actor_option
 @_settings_option
+@_server_option
 def publish_command(
     file: Path,
     emails: tuple[str, ...],
@@ -124,6 +131,7 @@ def publish_command(
     timeout: float,
     actor: str | None,
     settings_file: Path | None,
+    server: str | None,
 ) -> int:
     """Start publishing the offer in FILE: a new request at Validate prerequisites."""
     from harness.publish.offer import EMAIL_RE
@@ -131,6 +139,10 @@ def publish_command(
     for email in emails:
         if not EMAIL_RE.match(email):
             raise click.BadParameter(f"{email!r} is not an e-mail address", param_hint="--email")
+    if server:
+        from harness.web.client import remote_publish
+
+        return remote_publish(server, file, emails, wait, timeout, click.echo)
     pipeline = _pipeline(_settings(settings_file))
     try:
         request = pipeline.publish(file, actor=_actor(actor), emails=emails)
@@ -173,10 +185,20 @@ def _report(request: RequestView) -> int:
 @_timeout_option
 @_actor_option
 @_settings_option
+@_server_option
 def go_live_command(
-    offer_id: str, wait: bool, timeout: float, actor: str | None, settings_file: Path | None
+    offer_id: str,
+    wait: bool,
+    timeout: float,
+    actor: str | None,
+    settings_file: Path | None,
+    server: str | None,
 ) -> int:
     """Sign off OFFER_ID's preview: it goes Live."""
+    if server:
+        from harness.web.client import remote_go_live
+
+        return remote_go_live(server, offer_id, wait, timeout, click.echo)
     pipeline = _pipeline(_settings(settings_file))
     try:
         request = pipeline.store.go_live(offer_id, actor=_actor(actor))
@@ -193,8 +215,15 @@ def go_live_command(
 @click.argument("offer_id")
 @_actor_option
 @_settings_option
-def cancel_command(offer_id: str, actor: str | None, settings_file: Path | None) -> int:
+@_server_option
+def cancel_command(
+    offer_id: str, actor: str | None, settings_file: Path | None, server: str | None
+) -> int:
     """Cancel OFFER_ID's publish request (at Publisher signoff; the window is a setting)."""
+    if server:
+        from harness.web.client import remote_cancel
+
+        return remote_cancel(server, offer_id, click.echo)
     store = _store(_settings(settings_file))
     try:
         store.cancel(offer_id, actor=_actor(actor))
@@ -212,10 +241,19 @@ def cancel_command(offer_id: str, actor: str | None, settings_file: Path | None)
 @click.option("--json", "as_json", is_flag=True, help="The CPP status resource as JSON.")
 @click.option("--request", "number", type=int, default=None, help="An older request's number.")
 @_settings_option
+@_server_option
 def status_command(
-    offer_id: str, as_json: bool, number: int | None, settings_file: Path | None
+    offer_id: str,
+    as_json: bool,
+    number: int | None,
+    settings_file: Path | None,
+    server: str | None,
 ) -> int:
     """The stages of OFFER_ID's newest publish request."""
+    if server:
+        from harness.web.client import remote_status
+
+        return remote_status(server, offer_id, as_json, number, click.echo)
     store = _store(_settings(settings_file))
     try:
         request = store.request(offer_id, number)
@@ -265,8 +303,13 @@ def _print_request(request: RequestView, echo: Callable[[str], None]) -> None:
 @click.command("offers")
 @click.option("--json", "as_json", is_flag=True)
 @_settings_option
-def offers_command(as_json: bool, settings_file: Path | None) -> int:
+@_server_option
+def offers_command(as_json: bool, settings_file: Path | None, server: str | None) -> int:
     """All offers: each offer's status and current stage."""
+    if server:
+        from harness.web.client import remote_offers
+
+        return remote_offers(server, as_json, click.echo)
     settings = _settings(settings_file)
     store = _store(settings)
     try:
