@@ -487,6 +487,7 @@ def run_checks(
     footprint = have.get(HARNESS_FOOTPRINT) or HarnessFootprint(
         user=session.user,
         added="nothing; the login user of an existing host is treated as the deploy user",
+        login_is_deploy_user=True,
     )
     collection = collect(session, plan.facts_needed(have), batch=batch, timeout_scale=timeout_scale)
     facts = have.merged(collection.facts).with_value(HARNESS_FOOTPRINT, footprint, "harness")

@@ -4,6 +4,11 @@
 ``"image"`` fact of the offline checks (:mod:`checks.image`, :mod:`checks.disk`). Any problem with
 the input raises :class:`~images.errors.ImageInputError` (missing file, permission) or
 :class:`~images.errors.ImageFormatError` (bytes that make no usable image), never anything else.
+
+The per-format readers of the virtual disk are public for :mod:`images.fs.disk`:
+:class:`ImageFile` (pread over the file), :class:`FlatDisk` (raw, fixed VHD),
+:class:`DynamicVhdDisk`, :class:`Qcow2Disk`, :class:`VhdxDisk`, and :class:`UnreadableDiskData`
+for data that cannot be decoded offline.
 """
 
 from __future__ import annotations
@@ -78,8 +83,10 @@ class ImageInspection:
         }
 
 
-class _File:
-    """pread access to an open file."""
+class ImageFile:
+    """``read(offset, length)`` over an open image file with ``os.pread``: short or empty past
+    ``size``; an I/O error raises :class:`ImageInputError` naming ``name``. The file descriptor
+    stays the caller's to close. The disk readers below take one of these."""
 
     def __init__(self, fd: int, size: int, name: str) -> None:
         self.fd, self.size, self.name = fd, size, name
@@ -93,10 +100,13 @@ class _File:
             raise ImageInputError(f"{self.name}: read error: {exc.strerror}") from None
 
 
-class _FlatDisk:
-    """The virtual disk of a raw file or fixed VHD: the file's first ``readable`` bytes."""
+class FlatDisk:
+    """The virtual disk of a raw file or fixed VHD: the file's first ``readable`` bytes.
 
-    def __init__(self, file: _File, disk_size: int, readable: int) -> None:
+    Like every disk reader here, a callable ``read(offset, length)`` over the virtual disk of
+    ``disk_size`` bytes (short past its end); bytes the file does not hold read as zeros."""
+
+    def __init__(self, file: ImageFile, disk_size: int, readable: int) -> None:
         self.file, self.disk_size, self.readable = file, disk_size, min(readable, disk_size)
 
     def __call__(self, offset: int, length: int) -> bytes:
@@ -107,10 +117,12 @@ class _FlatDisk:
         return data + bytes(end - offset - len(data))  # short file: the rest reads as zeros
 
 
-class _DynamicDisk:
-    """The virtual disk of a dynamic VHD, through its block allocation table (BAT)."""
+class DynamicVhdDisk:
+    """The virtual disk of a dynamic VHD, through its block allocation table (BAT): a
+    ``read(offset, length)`` callable with ``disk_size``; unallocated blocks read as zeros.
+    Raises :class:`ImageFormatError` when the header or table does not fit the file."""
 
-    def __init__(self, file: _File, footer: VhdFooter) -> None:
+    def __init__(self, file: ImageFile, footer: VhdFooter) -> None:
         name = file.name
         header = file(footer.data_offset, 1024) if footer.data_offset < file.size else b""
         if len(header) < 1024 or header[:8] != b"cxsparse":
@@ -150,14 +162,20 @@ class _DynamicDisk:
         return bytes(out)
 
 
-class _Unreadable(Exception):
-    """The disk's bytes cannot be read offline (compressed or encrypted clusters, ...)."""
+class UnreadableDiskData(Exception):
+    """The disk's bytes cannot be read offline (compressed or encrypted qcow2 clusters, an
+    unreplayed VHDX log). Not an :class:`ImageError`: each caller decides what it means
+    (:func:`read_disk_table` makes it a note, :class:`images.fs.disk.VirtualDisk` an
+    ``UnreadableImageError``); a reader may raise it late, from a read."""
 
 
-class _Qcow2Disk:
-    """The virtual disk of a qcow2 image, through its L1/L2 tables (no backing file)."""
+class Qcow2Disk:
+    """The virtual disk of a qcow2 image, through its L1/L2 tables: a ``read(offset, length)``
+    callable with ``disk_size``. Clusters of a backing file read as zeros (``backing`` says there
+    is one); encrypted data raises :class:`UnreadableDiskData` at once, compressed clusters when
+    read; a lying header raises :class:`ImageFormatError`."""
 
-    def __init__(self, file: _File, head: bytes) -> None:
+    def __init__(self, file: ImageFile, head: bytes) -> None:
         name = file.name
         version = int.from_bytes(head[4:8], "big")
         backing = int.from_bytes(head[8:16], "big")
@@ -178,9 +196,9 @@ class _Qcow2Disk:
                 f"does not fit the file or does not cover the {self.disk_size}-byte disk"
             )
         if crypt:
-            raise _Unreadable("qcow2 data is encrypted")
+            raise UnreadableDiskData("qcow2 data is encrypted")
         if incompatible & 0x10:
-            raise _Unreadable("qcow2 extended L2 entries are not parsed")
+            raise UnreadableDiskData("qcow2 extended L2 entries are not parsed")
         self.backing = backing != 0
         self.file = file
         self.l1 = file(l1_offset, 8 * l1_size)
@@ -198,7 +216,7 @@ class _Qcow2Disk:
         table = self._l2[l2_offset]
         raw = int.from_bytes(table[8 * l2_index : 8 * l2_index + 8], "big")
         if raw & (1 << 62):
-            raise _Unreadable("qcow2 clusters are compressed")
+            raise UnreadableDiskData("qcow2 clusters are compressed")
         return raw & 0x00FFFFFFFFFFFE00, bool(raw & 1)
 
     def __call__(self, offset: int, length: int) -> bytes:
@@ -216,16 +234,21 @@ class _Qcow2Disk:
         return bytes(out)
 
 
-class _VhdxDisk:
-    """The virtual disk of a VHDX, through its block allocation table."""
+class VhdxDisk:
+    """The virtual disk of a VHDX, through its block allocation table: a
+    ``read(offset, length)`` callable with ``disk_size``. Blocks held by a parent disk read as
+    zeros (``has_parent`` says there is one); a pending log raises :class:`UnreadableDiskData`,
+    lying metadata :class:`ImageFormatError`."""
 
     _PRESENT = (6, 7)  # PAYLOAD_BLOCK_FULLY_PRESENT, PARTIALLY_PRESENT (differencing)
 
-    def __init__(self, file: _File) -> None:
+    def __init__(self, file: ImageFile) -> None:
         name = file.name
         layout = vhdx_layout(file)
         if layout.log_pending:
-            raise _Unreadable("the VHDX log must be replayed first (open it once with Hyper-V)")
+            raise UnreadableDiskData(
+                "the VHDX log must be replayed first (open it once with Hyper-V)"
+            )
         block, sector = layout.block_size, layout.logical_sector_size
         size, bat_offset, bat_length = layout.virtual_size, layout.bat_offset, layout.bat_length
         if None in (block, sector, size, bat_offset, bat_length):
@@ -273,7 +296,7 @@ class _VhdxDisk:
 
 def pread_reader(fd: int, size: int, name: str) -> Reader:
     """``read(offset, length)`` over an open file (short at the end; errors name ``name``)."""
-    return _File(fd, size, name)
+    return ImageFile(fd, size, name)
 
 
 def read_disk_table(
@@ -285,31 +308,31 @@ def read_disk_table(
     Bytes of no known format are read as a raw disk. Raises :class:`ImageFormatError` for a
     container or table that lies about itself.
     """
-    file = _File(fd, size, name)
+    file = ImageFile(fd, size, name)
     if probe.format in (ImageFormat.RAW, ImageFormat.UNKNOWN):
-        return read_partition_table(_FlatDisk(file, size, size), size, name), ""
+        return read_partition_table(FlatDisk(file, size, size), size, name), ""
     if probe.format is ImageFormat.VHD_FIXED and probe.footer is not None:
         disk = probe.footer.current_size
         readable = size - FOOTER_SIZE
-        table = read_partition_table(_FlatDisk(file, disk, readable), disk, name)
+        table = read_partition_table(FlatDisk(file, disk, readable), disk, name)
         short = f"the file holds only {readable} of the footer's {disk} disk bytes"
         return table, short if readable < disk else ""
     if probe.format is ImageFormat.VHD_DYNAMIC and probe.footer is not None:
-        dynamic = _DynamicDisk(file, probe.footer)
+        dynamic = DynamicVhdDisk(file, probe.footer)
         return read_partition_table(dynamic, dynamic.disk_size, name), ""
     if probe.format is ImageFormat.QCOW2:
         try:
-            qcow = _Qcow2Disk(file, file(0, 112))
+            qcow = Qcow2Disk(file, file(0, 112))
             table = read_partition_table(qcow, qcow.disk_size, name)
-        except _Unreadable as exc:
+        except UnreadableDiskData as exc:
             return None, f"partition table not read: {exc}"
         backing = "qcow2 with a backing file: unallocated clusters were read as zeros"
         return table, backing if qcow.backing else ""
     if probe.format is ImageFormat.VHDX:
         try:
-            vhdx = _VhdxDisk(file)
+            vhdx = VhdxDisk(file)
             table = read_partition_table(vhdx, vhdx.disk_size, name)
-        except _Unreadable as exc:
+        except UnreadableDiskData as exc:
             return None, f"partition table not read: {exc}"
         parent = "differencing VHDX: blocks held by the parent were read as zeros"
         return table, parent if vhdx.has_parent else ""
@@ -325,7 +348,7 @@ def inspect_open(fd: int, size: int, name: str) -> ImageInspection:
     Reads headers, tables and file-system signatures only, never the bulk of the data; errors are
     those of :func:`inspect_image`.
     """
-    file = _File(fd, size, name)
+    file = ImageFile(fd, size, name)
     probe: FormatProbe = probe_format(file, size, name)
     if probe.format is ImageFormat.UNKNOWN:
         what = f" (looks like {probe.detail})" if probe.detail else ""

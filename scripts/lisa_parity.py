@@ -28,10 +28,10 @@ CASES: dict[str, tuple[str, ...]] = {
     "verify_default_targetpw": ("sudoers_no_targetpw",),
     "verify_grub": ("grub_no_ata_params", "numa_off_old_kernels"),
     "verify_network_manager_not_installed": (),
-    "verify_network_file_configuration": ("network_dhcp",),
-    "verify_ifcfg_eth0": ("network_dhcp",),
+    "verify_network_file_configuration": ("network_file_configuration",),
+    "verify_ifcfg_eth0": ("network_file_configuration",),
     "verify_udev_rules_moved": ("network_dhcp",),
-    "verify_dhcp_file_configuration": (),
+    "verify_dhcp_file_configuration": ("network_file_configuration",),
     "verify_yum_conf": (),
     "verify_os_update": (),  # excluded from the run: it upgrades every package and reboots
     "verify_hv_kvp_daemon_installed": ("hv_kvp_daemon",),

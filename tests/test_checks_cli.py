@@ -42,6 +42,8 @@ def test_check_against_a_real_sshd_json(sshd: Sshd) -> None:  # noqa: F811
     assert data["run"]["batch_mode"] == "batch" and data["run"]["execs"] == 1
     assert data["run"]["policy"] == "marketplace"
     assert data["run"]["harness_footprint"]["user"] == "root"
+    # the platform says so in a typed field: an existing host's login user is the deploy user
+    assert data["run"]["harness_footprint"]["login_is_deploy_user"] == "yes"
     assert data["failed"] == (proc.returncode == 1)
     by_id = {r["id"]: r for r in data["results"]}
     assert by_id["os_arch_64bit"]["status"] == "pass"

@@ -43,6 +43,7 @@ EXPECTED: dict[str, dict[str, Status]] = {
         "udf_vfat_enabled": F,
         "generalized": F,
         "network_dhcp": F,
+        "network_file_configuration": F,  # DHCLIENT_SET_HOSTNAME="AUTO", static ifcfg-eth0
         "boot_log_clean": F,
         "no_default_credentials": F,
         "sudoers_no_targetpw": F,

@@ -333,3 +333,25 @@ def test_rpm_sqlite_database() -> None:
     db.commit()
     packages = list(_rpm_sqlite(db.serialize()))
     assert [(p.name, p.version) for p in packages] == [("glibc", "2.34-100.el9")]
+
+
+def test_dracut_initramfs_is_listed_as_the_probe_lists_it(tmp_path: Path) -> None:
+    """A RHEL-like tree (dracut: no lsinitramfs, the image at /boot/initramfs-REL.img, cpio
+    installed): ``image=`` names that file and the names follow, as the probe prints them; with
+    only lsinitrd and no cpio, the probe's fallback is announced (``image=lsinitrd``)."""
+    root = debian_tree(tmp_path / "root")
+    (root / "usr/bin/lsinitramfs").unlink()
+    (root / f"boot/initrd.img-{RELEASE}").rename(root / f"boot/initramfs-{RELEASE}.img")
+    (root / "usr/bin/cpio").write_bytes(b"\x7fELF")
+    (root / "usr/bin/cpio").chmod(0o755)
+    (root / "usr/bin/lsinitrd").write_text("#!/bin/bash\n")
+    (root / "usr/bin/lsinitrd").chmod(0o755)
+    text = _read(_image(tmp_path, root), "initramfs_modules")["initramfs_modules"]
+    assert text == (
+        f"release={RELEASE}\n### builtin\n### initramfs\nimage=/boot/initramfs-{RELEASE}.img\n"
+        + "".join(f"{m}\n" for m in HV_MODULES)
+    )
+    (root / "usr/bin/cpio").unlink()
+    (tmp_path / "disk.raw").unlink()
+    text = _read(_image(tmp_path, root), "initramfs_modules")["initramfs_modules"]
+    assert "\nimage=lsinitrd\n" in text

@@ -57,6 +57,10 @@ def linux_agent_enabled(facts: Facts, params: Params) -> Outcome:
     conf = facts.get(WAAGENT_CONF)
     if agent is not None and agent.version is None:
         return Outcome(Status.FAIL, "not installed", "WALinuxAgent is not installed")
+    if service is not None and service.systemd_error:
+        return Outcome(
+            Status.ERROR, "unit state unknown", f"systemd did not answer: {service.systemd_error}"
+        )
     problems: list[str] = []
     units = "; ".join(f"{u.unit} {u.enabled}/{u.active}" for u in service.units) if service else ""
     if service is not None:

@@ -9,6 +9,7 @@ from checks.common import BOTH, ONLINE, clip, version_ge
 from checks.facts.bootloader_config import FACT as BOOTLOADER_CONFIG
 from checks.facts.bootloader_config import BootloaderConfig
 from checks.facts.cmdline import FACT as CMDLINE
+from checks.facts.cmdline import Cmdline
 from checks.facts.dmesg import FACT as DMESG
 from checks.facts.initramfs_modules import FACT as INITRAMFS_MODULES
 from checks.facts.modprobe_blacklist import FACT as MODPROBE_BLACKLIST
@@ -274,6 +275,40 @@ def numa_off_old_kernels(facts: Facts, params: Params) -> Outcome:
 
 
 _ATA = ("libata.atapi_enabled=0", "reserve=0x1f0,0x8")
+_ENTRY = re.compile(
+    r"^\s*(?:(linux|linuxefi|linux16|kernel)\s+\S+|append|APPEND|options|kernelopts=|"
+    r"set\s+kernelopts=)\s*(.*)$"
+)
+
+
+def _loader(path: str) -> str:
+    """Which boot loader reads a configuration file: ``extlinux``, ``bls`` (Boot Loader
+    Specification entries: GRUB's blscfg and systemd-boot) or ``grub``."""
+    if path.endswith(("extlinux.conf", "syslinux.cfg")):
+        return "extlinux"
+    return "bls" if "/loader/entries/" in path else "grub"
+
+
+def _loaders_in_use(configs: BootloaderConfig, cmdline: Cmdline | None) -> set[str]:
+    """The loaders whose boot entries gave the running command line: an entry holds when each
+    of its concrete arguments (``$var`` left out) is in the command line. GRUB and BLS count as
+    one (blscfg). When no entry holds, or entries of both GRUB and extlinux do, every loader
+    counts: only a clear answer lets a file be discounted."""
+    every = {"grub", "bls", "extlinux"}
+    if cmdline is None:
+        return every
+    running = set(cmdline.params)
+    held: set[str] = set()
+    for config in configs.files:
+        for line in config.lines:
+            m = _ENTRY.match(line)
+            words = [w.strip("\"'") for w in (m.group(2).split() if m else [])]
+            concrete = [w for w in words if w and "$" not in w]
+            if concrete and set(concrete) <= running:
+                held.add(_loader(config.path))
+    if not held or ("extlinux" in held and held & {"grub", "bls"}):
+        return every
+    return {"extlinux"} if held == {"extlinux"} else {"grub", "bls"}
 
 
 @check(
@@ -286,21 +321,35 @@ _ATA = ("libata.atapi_enabled=0", "reserve=0x1f0,0x8")
     tags=BOTH,
 )
 def grub_no_ata_params(facts: Facts, params: Params) -> Outcome:
-    """Neither ``libata.atapi_enabled=0`` nor ``reserve=0x1f0,0x8`` may appear in the boot-loader
-    configuration (grub, grubenv, BLS entries, extlinux/syslinux) or the running command line."""
+    """Neither ``libata.atapi_enabled=0`` nor ``reserve=0x1f0,0x8`` may appear in the running
+    command line or in the configuration of the boot loader that boots the image (grub,
+    grubenv, ``/etc/default/grub``, BLS entries, extlinux/syslinux). The loader in use is the one
+    whose entry gave the running command line (:func:`_loaders_in_use`); a stale file of another
+    loader is named in the message but never boots, so it does not fail the image."""
     hits: list[str] = []
+    ignored: list[str] = []
     configs = facts.get(BOOTLOADER_CONFIG) or BootloaderConfig()
+    cmdline = facts.get(CMDLINE)
+    in_use = _loaders_in_use(configs, cmdline)
     for config in configs.files:
         for line in config.lines:
             if any(bad in line for bad in _ATA):
-                hits.append(f"{config.path}: {line.strip()}")
-    cmdline = facts.get(CMDLINE)
+                found = f"{config.path}: {line.strip()}"
+                (hits if _loader(config.path) in in_use else ignored).append(found)
     for bad in _ATA:
         if cmdline is not None and bad in cmdline:
             hits.append(f"/proc/cmdline: {bad}")
     files = ", ".join(config.path for config in configs.files if config.path) or "none found"
     if hits:
         return Outcome(Status.FAIL, hits[0], "legacy ATA parameters configured", clip(hits))
+    if ignored:
+        loader = "extlinux" if in_use == {"extlinux"} else "GRUB"
+        return Outcome(
+            Status.PASS,
+            "absent",
+            f"absent from {loader}, which boots the image; not used: {ignored[0]}",
+            clip(ignored),
+        )
     return Outcome(Status.PASS, "absent", f"checked: {files}")
 
 

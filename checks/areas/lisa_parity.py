@@ -1,5 +1,6 @@
 """Checks for LISA AzureImageStandard cases that apply off Azure and vmcert had no check for:
-essential kernel modules, OMI version, cloud-init's error status, the Hyper-V KVP daemon.
+essential kernel modules, OMI version, cloud-init's error status, the Hyper-V KVP daemon, the
+per-distribution network files.
 
 Each follows the LISA case it is named after (microsoft/lisa,
 ``lisa/microsoft/testsuites/core/azure_image_standard.py``); where LISA runs a case only on
@@ -8,10 +9,12 @@ some distributions, the check says so instead of judging the others.
 
 from __future__ import annotations
 
-from checks.common import ONLINE, clip, version_ge
+from checks.common import BOTH, ONLINE, clip, version_ge
 from checks.facts.cloud_init_status import FACT as CLOUD_INIT_STATUS
 from checks.facts.hv_kvp import FACT as HV_KVP
 from checks.facts.kernel_config import FACT as KERNEL_CONFIG
+from checks.facts.network_config import FACT as NETWORK_CONFIG
+from checks.facts.network_config import NetworkConfig
 from checks.facts.omi import FACT as OMI
 from checks.facts.os_release import FACT as OS_RELEASE
 from checks.model import Facts, Outcome, Params, Severity, Status
@@ -124,5 +127,69 @@ def hv_kvp_daemon(facts: Facts, params: Params) -> Outcome:
     if kvp.binaries and kvp.enabled:
         return Outcome(Status.PASS, actual, "the KVP daemon starts on Hyper-V")
     if family in params.texts("required_families"):
+        if kvp.binaries and kvp.systemd_error:
+            return Outcome(Status.ERROR, actual, f"systemd did not answer: {kvp.systemd_error}")
         return Outcome(Status.FAIL, actual, "the KVP daemon is not installed and enabled")
     return Outcome(Status.PASS, actual, f"not required on {family} (LISA passes it too)")
+
+
+def _lisa_network_files(family: str, version: str, config: NetworkConfig) -> list[str]:
+    """The problems LISA's per-distribution network file cases find (``verify_network_file_
+    configuration``, ``verify_ifcfg_eth0``, ``verify_dhcp_file_configuration`` at 66df42e):
+    substring tests on whole files, as LISA makes them."""
+    problems: list[str] = []
+
+    def needs(path: str, text: str, *, fold: bool = False) -> None:
+        content = config.text(path)
+        if content is None:
+            problems.append(f"{path} missing")
+        elif (text.upper() not in content.upper()) if fold else (text not in content):
+            problems.append(f"{path} lacks {text}")
+
+    major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
+    if family == "rhel":  # LISA's Fedora class: RHEL, CentOS, Alma, Rocky, Oracle (all < 39)
+        needs("/etc/sysconfig/network", "networking=yes", fold=True)
+        for text in ("DEVICE=eth0", "BOOTPROTO=dhcp", "ONBOOT=yes"):
+            needs("/etc/sysconfig/network-scripts/ifcfg-eth0", text)
+    elif family == "suse":
+        needs("/etc/sysconfig/network/dhcp", 'DHCLIENT_SET_HOSTNAME="no"')
+    elif family == "azurelinux":
+        networkd = "/usr/lib/systemd/networkd.conf" if major >= 4 else "/etc/systemd/networkd.conf"
+        if config.text(networkd) is None:
+            problems.append(f"{networkd} missing")
+        if major in (3, 4):
+            needs("/etc/dhcpcd.conf", "option host_name")
+        else:
+            needs("/etc/dhcp/dhclient.conf", "host-name")
+    return problems
+
+
+@check(
+    id="network_file_configuration",
+    title="Per-distribution network files as LISA expects them",
+    area="system",
+    severity=Severity.FAIL,
+    required="RHEL-like: NETWORKING=yes, ifcfg-eth0 DHCP on boot; SUSE: DHCLIENT_SET_HOSTNAME="
+    '"no"; Azure Linux: networkd.conf and the DHCP client\'s host-name option',
+    facts=[NETWORK_CONFIG, OS_RELEASE],
+    needs_all_facts=True,
+    tags=BOTH,
+)
+def network_file_configuration(facts: Facts, params: Params) -> Outcome:
+    """LISA's network file cases for the distributions it runs them on: RHEL-like images need
+    ``NETWORKING=yes`` in /etc/sysconfig/network and an ifcfg-eth0 with ``DEVICE=eth0``,
+    ``BOOTPROTO=dhcp`` and ``ONBOOT=yes``; SUSE needs ``DHCLIENT_SET_HOSTNAME="no"`` in
+    /etc/sysconfig/network/dhcp (Microsoft's SLES preparation guide); Azure Linux needs
+    networkd.conf and its DHCP client's host-name option. Debian and Ubuntu pass, as LISA skips
+    them. (``verify_network_manager_not_installed`` applies only below RHEL 7, which vmcert does
+    not support; the udev rules case is ``network_dhcp``'s.)"""
+    config = facts.require(NETWORK_CONFIG)
+    os_release = facts.require(OS_RELEASE)
+    family = os_release.family
+    if family not in ("rhel", "suse", "azurelinux"):
+        return Outcome(Status.PASS, family, f"LISA skips these cases on {family}")
+    problems = _lisa_network_files(family, os_release.version_id, config)
+    files = ", ".join(config.files) or "no network files"
+    if problems:
+        return Outcome(Status.FAIL, problems[0], "; ".join(problems), clip(list(config.files)))
+    return Outcome(Status.PASS, files, f"the {family} network files LISA reads are in order")

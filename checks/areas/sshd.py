@@ -94,7 +94,7 @@ def ssh_enabled(facts: Facts, params: Params) -> Outcome:
     """The SSH server starts at boot and runs, as systemd reports it: the ``ssh``/``sshd`` service
     enabled and active (or something listening on port 22), or, socket-activated (Ubuntu ≥ 22.10:
     ``ssh.socket`` enabled, the service itself ``disabled``), the socket enabled and listening.
-    A masked unit is never enabled."""
+    A masked unit is never enabled. No answer from systemd is an ERROR, never a failure."""
     service = facts.require(SSH_SERVICE)
     units = [u for u in service.units if u.enabled or u.active not in ("", "inactive")]
     on22 = any(re.search(r":22$", addr.strip()) for addr in service.listening)
@@ -109,6 +109,13 @@ def ssh_enabled(facts: Facts, params: Params) -> Outcome:
     actual = "; ".join(f"{u.unit} {u.enabled or '-'}/{u.active or '-'}" for u in shown) + (
         "; listening on 22" if on22 else "; nothing on 22"
     )
+    if service.systemd_error:
+        # under load systemctl can time out; unknown unit states are no evidence against the image
+        return Outcome(
+            Status.ERROR,
+            "unit states unknown" + ("; listening on 22" if on22 else "; nothing on 22"),
+            f"systemd did not answer: {service.systemd_error}",
+        )
     if enabled and (active or on22):
         return Outcome(Status.PASS, actual, "SSH server enabled and running")
     if socket_on and (socket_listening or on22):

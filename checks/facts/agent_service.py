@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from checks.fact import fact
-from checks.facts.ssh_service import UnitState
+from checks.facts.ssh_service import UnitState, systemd_error
 
 ENABLED_STATES = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
 """Unit-file states that start a unit at boot (``masked``, ``disabled`` do not)."""
@@ -17,6 +17,8 @@ class AgentService:
     """The agent's units that exist (none: no unit at all)."""
 
     units: tuple[UnitState, ...]
+    systemd_error: str = ""
+    """Why systemd gave no unit states (see :attr:`checks.facts.ssh_service.SshService`)."""
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -27,7 +29,8 @@ class AgentService:
 def parse(text: str) -> AgentService:
     """``UNIT enabled=STATE active=STATE`` lines."""
     rows = re.findall(r"^(\S+) enabled=(\S*) active=(\S*)", text, re.MULTILINE)
-    return AgentService(tuple(UnitState(unit, state, active) for unit, state, active in rows))
+    units = tuple(UnitState(unit, state, active) for unit, state, active in rows)
+    return AgentService(units, systemd_error(text))
 
 
 FACT = fact(

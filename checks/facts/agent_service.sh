@@ -1,7 +1,8 @@
 # The Azure Linux Agent's systemd units (walinuxagent on Debian/Ubuntu, waagent elsewhere), from
 # one `systemctl show`: "UNIT enabled=STATE active=STATE" per unit that exists.
-out=$(systemctl show -p Id -p LoadState -p ActiveState -p UnitFileState \
-  walinuxagent.service waagent.service 2>/dev/null)
+# No answer from systemd: a "systemd-error=" line (vp_show), not "no unit".
+vp_show 2 -p Id -p LoadState -p ActiveState -p UnitFileState \
+  walinuxagent.service waagent.service || out=
 id=; load=; act=; ufs=
 while IFS= read -r l; do
   case $l in

@@ -16,18 +16,26 @@ class BootJournal:
     """``journal`` or the log file read."""
     lines: tuple[str, ...]
     """At most 400 lines that mention fail, error or warn."""
+    read_error: str = ""
+    """Why the journal could not be read (journalctl printed nothing); empty when it was."""
 
 
 def parse(text: str) -> BootJournal:
-    """A ``source=`` line, then the log lines."""
-    source = ""
+    """A ``source=`` line, then the log lines (``journal-read=nothing`` and ``journal-stderr=``:
+    the journal could not be read)."""
+    source, unread, stderr = "", False, ""
     lines = []
     for line in text.splitlines():
         if line.startswith("source="):
             source = source or line.partition("=")[2]
+        elif line == "journal-read=nothing":
+            unread = True
+        elif line.startswith("journal-stderr="):
+            stderr = stderr or line.partition("=")[2]
         else:
             lines.append(line)
-    return BootJournal(source, tuple(lines))
+    error = f"journalctl printed nothing{': ' + stderr if stderr else ''}" if unread else ""
+    return BootJournal(source, tuple(lines), error)
 
 
 FACT = fact(

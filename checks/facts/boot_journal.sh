@@ -8,10 +8,16 @@ if [ "$src" = journal ]; then
   # pattern matching says so on stderr: then filter everything it prints.
   exec 3>&1
   err=$({ journalctl -b --no-pager -q -o short-monotonic --grep='fail|error|warn' | awk "$keep"; } 2>&1 >&3)
-  exec 3>&-
   if [ -n "$err" ]; then
-    journalctl -b --no-pager -q -o short-monotonic 2>/dev/null | awk "$keep"
+    # a boot's journal is never empty: nothing at all means it could not be read, which must not
+    # read as a clean log (an error line, with journalctl's first complaint)
+    err=$({ journalctl -b --no-pager -q -o short-monotonic |
+      awk "$keep"' END { if (!NR) print "journal-read=nothing" }'; } 2>&1 >&3)
+    nl='
+'
+    [ -n "$err" ] && printf 'journal-stderr=%s\n' "${err%%"$nl"*}"
   fi
+  exec 3>&-
 else
   awk 'tolower($0) ~ /fail|error|warn/ { b[n++ % 400] = $0 }
     END { for (i = (n > 400 ? n - 400 : 0); i < n; i++) print b[i % 400] }' "$src"

@@ -21,12 +21,11 @@ class HarnessFootprint:
     """Other accounts the harness added."""
     settled: Mapping[str, str] = field(default_factory=dict)
     """The states the machine settled in before the checks (cloud-init, systemd)."""
-
-    @property
-    def login_is_deploy_user(self) -> bool:
-        """The harness added nothing and logs in as an account of the machine (``--platform
-        ssh``: the deploy user, whose own files are not the harness's to judge)."""
-        return self.added.strip().startswith(("none added", "nothing"))
+    login_is_deploy_user: bool = False
+    """The harness added nothing and logs in as an account of the machine (``--platform ssh``:
+    the deploy user, whose own files are not the harness's to judge); from the platform's
+    :attr:`harness.platforms.machine.Footprint.login_is_deploy_user`, never from :attr:`added`'s
+    words."""
 
     @property
     def accounts(self) -> set[str]:
@@ -41,6 +40,8 @@ class HarnessFootprint:
         }
         if self.users:
             out["users"] = list(self.users)
+        if self.login_is_deploy_user:
+            out["login_is_deploy_user"] = "yes"
         if self.settled:
             out["settled"] = dict(self.settled)
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checks.fact import fact
+from checks.facts.ssh_service import systemd_error
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,8 @@ class HvKvp:
 
     binaries: tuple[str, ...] = ()
     units: tuple[tuple[str, str], ...] = ()
+    systemd_error: str = ""
+    """Why systemd gave no unit states (see :attr:`checks.facts.ssh_service.SshService`)."""
 
     @property
     def enabled(self) -> bool:
@@ -28,7 +31,7 @@ def parse(text: str) -> HvKvp:
         elif line.startswith("unit="):
             name, _, state = line.partition("=")[2].partition(" ")
             units.append((name, state))
-    return HvKvp(tuple(binaries), tuple(units))
+    return HvKvp(tuple(binaries), tuple(units), systemd_error(text))
 
 
 FACT = fact(

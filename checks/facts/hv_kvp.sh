@@ -4,8 +4,8 @@ for b in /usr/sbin/hv_kvp_daemon /usr/bin/hv_kvp_daemon /usr/lib/hyper-v/bin/hv_
   /usr/sbin/hypervkvpd /usr/libexec/hypervkvpd/hypervkvpd; do
   [ -x "$b" ] && echo "binary=$b"
 done
-out=$(systemctl show -p Id -p LoadState -p UnitFileState hv-kvp-daemon.service \
-  hv_kvp_daemon.service hypervkvpd.service 2>/dev/null)
+vp_show 3 -p Id -p LoadState -p UnitFileState hv-kvp-daemon.service \
+  hv_kvp_daemon.service hypervkvpd.service || out=
 id=; load=; ufs=
 while IFS= read -r l; do
   case $l in

@@ -76,8 +76,8 @@ def _listing(image: OfflineImage, path: str) -> list[str]:
 
 def read_offline(image: OfflineImage) -> str:
     """The default boot kernel's release, its Hyper-V built-ins and the Hyper-V modules in its
-    initramfs (listed by reading the cpio archives; names only, also where the probe would use
-    ``lsinitrd``'s long listing)."""
+    initramfs (listed by reading the cpio archives, as the probe lists Debian's and dracut's
+    images; names only where the probe would fall back to ``lsinitrd``'s long listing)."""
     from checks.offline.kernel import kernel_info
 
     release = kernel_info(image).release
@@ -90,14 +90,19 @@ def read_offline(image: OfflineImage) -> str:
     if image.command("lsinitramfs") and image.is_file(debian_image):
         out.append(f"image={debian_image}")
         out += _listing(image, debian_image)
-    elif image.command("lsinitrd"):
-        out.append("image=lsinitrd")
-        for path in (f"/boot/initramfs-{release}.img", f"/lib/modules/{release}/initrd"):
-            if image.is_file(path):
-                out += _listing(image, path)
-                break
     else:
-        out.append("image=none")
+        dracut = (f"/boot/initramfs-{release}.img", f"/boot/initrd-{release}",
+                  f"/lib/modules/{release}/initrd")  # fmt: skip
+        found = next((path for path in dracut if image.is_file(path)), None)
+        if found is not None and image.command("cpio"):
+            out.append(f"image={found}")  # the probe lists it directly, as here
+            out += _listing(image, found)
+        elif image.command("lsinitrd"):
+            out.append("image=lsinitrd")
+            if found is not None:
+                out += _listing(image, found)
+        else:
+            out.append("image=none")
     return "\n".join(out) + "\n"
 
 

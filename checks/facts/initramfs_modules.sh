@@ -80,10 +80,22 @@ vp_list() {  # IMAGE: list it like `lsinitramfs IMAGE | awk "$pick"`; status 1 =
 if command -v lsinitramfs >/dev/null 2>&1 && [ -f "/boot/initrd.img-$rel" ]; then
   echo "image=/boot/initrd.img-$rel"
   vp_list "/boot/initrd.img-$rel" 2>/dev/null || lsinitramfs "/boot/initrd.img-$rel" 2>/dev/null | awk "$pick"
-elif command -v lsinitrd >/dev/null 2>&1; then
-  echo "image=lsinitrd"
-  lsinitrd --kver "$rel" 2>/dev/null | awk "$pick"
 else
-  echo "image=none"
+  # dracut's image (RHEL, SUSE, Azure Linux; where lsinitrd --kver looks) is listed directly as
+  # well: lsinitrd decompresses and long-lists the whole archive, seconds under TCG. lsinitrd
+  # only for what vp_list cannot read.
+  img=
+  for f in "/boot/initramfs-$rel.img" "/boot/initrd-$rel" "/lib/modules/$rel/initrd"; do
+    if [ -f "$f" ]; then img=$f; break; fi
+  done
+  if [ -n "$img" ] && out=$(vp_list "$img" 2>/dev/null); then
+    echo "image=$img"
+    [ -z "$out" ] || printf '%s\n' "$out"
+  elif command -v lsinitrd >/dev/null 2>&1; then
+    echo "image=lsinitrd"
+    lsinitrd --kver "$rel" 2>/dev/null | awk "$pick"
+  else
+    echo "image=none"
+  fi
 fi
 exit 0

@@ -28,6 +28,15 @@ class SshService:
     units: tuple[UnitState, ...]
     listening: tuple[str, ...]
     """Local addresses of listening TCP sockets (``0.0.0.0:22``, ``[::]:22``)."""
+    systemd_error: str = ""
+    """Why systemd gave no unit states (``systemctl show`` failed or answered for fewer units
+    than asked); empty when it answered. Unit states are then unknown, not absent."""
+
+
+def systemd_error(text: str) -> str:
+    """The reason of a probe's ``systemd-error=WHY`` line (``vp_show``), or ``""``."""
+    match = re.search(r"^systemd-error=(.*)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else ""
 
 
 def parse(text: str) -> SshService:
@@ -39,7 +48,7 @@ def parse(text: str) -> SshService:
         )
     )
     listening = tuple((sections(text).get("listen") or "").splitlines())
-    return SshService(units=units, listening=listening)
+    return SshService(units=units, listening=listening, systemd_error=systemd_error(text))
 
 
 FACT = fact(

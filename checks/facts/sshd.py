@@ -3,10 +3,12 @@ Include lines of the main ``/etc/ssh/sshd_config``."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Protocol
 
 from checks.fact import fact
 from checks.parsing import sections
@@ -106,40 +108,178 @@ def _normalise(key: str, value: str) -> str | None:
     return "without-password" if value == "prohibit-password" else value
 
 
-def _effective(image: OfflineImage, path: str, found: dict[str, str], depth: int) -> None:
-    """First value of each keyword, following Include in place; a Match block ends the file's
-    global part (``sshd -T`` without ``-C`` prints the global settings)."""
-    if depth > 16 or not image.is_file(path):
+CONNECTION = {"user": "azureuser", "host": "client.invalid", "addr": "198.51.100.10"}
+"""The connection the online probe asks ``sshd -T -C`` about: a customer's first login (Azure's
+default admin name, an outside address); the offline reading applies Match blocks for it too."""
+
+
+class ConfigTree(Protocol):
+    """What the sshd reading needs of a file tree (:class:`checks.offline.OfflineImage` has it)."""
+
+    def is_file(self, path: str) -> bool: ...
+
+    def lines(self, path: str) -> list[str]: ...
+
+    def glob(self, pattern: str) -> list[str]: ...
+
+
+def _patterns(value: str, patterns: str, *, fold: bool) -> bool:
+    """OpenSSH's ``match_pattern_list``: ``*``/``?`` wildcards, a matching ``!pattern`` refuses."""
+    subject = value.lower() if fold else value
+    hit = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        pattern = pattern[1:] if negated else pattern
+        pattern = (pattern.lower() if fold else pattern).replace("[", "[[]")
+        if fnmatchcase(subject, pattern):
+            if negated:
+                return False
+            hit = True
+    return hit
+
+
+def _addresses(addr: str, patterns: str) -> bool:
+    """OpenSSH's ``addr_match_list``: CIDR or wildcard patterns, ``!`` refuses; a malformed CIDR
+    is sshd's "Invalid Match address" error."""
+    hit = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        pattern = pattern[1:] if negated else pattern
+        if "/" in pattern:
+            try:
+                network = ipaddress.ip_network(pattern, strict=True)
+            except ValueError:
+                raise ValueError(f"invalid Match address {pattern!r}") from None
+            matched = ipaddress.ip_address(addr) in network
+        else:
+            matched = fnmatchcase(addr, pattern.replace("[", "[[]"))
+        if matched:
+            if negated:
+                return False
+            hit = True
+    return hit
+
+
+def _match(condition: str, connection: Mapping[str, str] | None) -> bool:
+    """sshd's ``match_cfg_line``: every criterion must hold; without a connection (the start-up
+    parse) only ``all`` does; in a test spec a criterion it does not give (LocalAddress,
+    LocalPort, RDomain) fails; Group needs the user in the image's groups, which the spec's
+    user is not. Raises ValueError where sshd stops with "Bad Match condition"."""
+    words = condition.split("#", 1)[0].split()
+    if not words:
+        raise ValueError("Match without criteria")
+    if words[0].lower() == "all":
+        if len(words) > 1:
+            raise ValueError("'all' cannot be combined with other Match attributes")
+        return True
+    if len(words) % 2:
+        raise ValueError(f"missing Match criteria for {words[-1]}")
+    result = True
+    for attribute, argument in zip(words[::2], words[1::2], strict=True):
+        attribute = attribute.lower()
+        if attribute not in (
+            "user",
+            "group",
+            "host",
+            "address",
+            "localaddress",
+            "localport",
+            "rdomain",
+        ):
+            raise ValueError(f"unsupported Match attribute {attribute}")
+        if attribute == "address" and connection is not None:
+            result = _addresses(connection["addr"], argument) and result
+        elif attribute == "user" and connection is not None:
+            result = _patterns(connection["user"], argument, fold=False) and result
+        elif attribute == "host" and connection is not None:
+            result = _patterns(connection["host"], argument, fold=True) and result
+        else:
+            result = False
+    return result
+
+
+def _walk(
+    tree: ConfigTree,
+    path: str,
+    found: dict[str, str],
+    connection: Mapping[str, str] | None,
+    *,
+    active: bool,
+    never: bool,
+    match_only: bool,
+    depth: int = 0,
+) -> None:
+    """One of sshd's two parses (servconf.c ``parse_server_config_depth``): keywords apply
+    while ``active``, the first value wins; ``Include`` reads its files in place and restores
+    the Match state after them; a file included from an inactive block never matches
+    (``SSHCFG_NEVERMATCH``); before a file's first Match the connection parse ignores its lines
+    (``SSHCFG_MATCH_ONLY``)."""
+    if depth > 16 or not tree.is_file(path):
         return
-    for line in image.lines(path):
+    for line in tree.lines(path):
         m = re.match(r"\s*([A-Za-z]+)(?:\s*=\s*|\s+)(.*?)\s*$", line)
         if m is None or line.lstrip().startswith("#"):
             continue
         key, value = m.group(1).lower(), m.group(2)
         if key == "match":
-            return
-        if key == "include":
+            active = False if never else _match(value, connection)
+            match_only = False
+        elif key == "include":
             for word in value.split():
                 pattern = word if word.startswith("/") else f"/etc/ssh/{word}"
-                for included in image.glob(pattern):
-                    _effective(image, included, found, depth + 1)
-        elif key in _SSHD_KEYS and key not in found:
+                for included in tree.glob(pattern):
+                    _walk(
+                        tree,
+                        included,
+                        found,
+                        connection,
+                        active=active,
+                        never=not match_only and not active,
+                        match_only=match_only,
+                        depth=depth + 1,
+                    )
+        elif active and key in _SSHD_KEYS and key not in found:
             normal = _normalise(key, value)
             if normal is not None:
                 found[key] = normal
 
 
+def effective_settings(
+    tree: ConfigTree,
+    connection: Mapping[str, str] = CONNECTION,
+    main: str = "/etc/ssh/sshd_config",
+) -> dict[str, str]:
+    """What ``sshd -T -C`` prints for ``connection`` for the keywords the checks read: the
+    start-up parse gives the global values, the connection parse the values of the Match blocks
+    that hold, which win (``copy_set_server_options``; ``Port`` is global only); OpenSSH's
+    defaults where neither sets one. Raises ValueError for a Match line sshd refuses."""
+    start: dict[str, str] = {}
+    _walk(tree, main, start, None, active=True, never=False, match_only=False)
+    matched: dict[str, str] = {}
+    _walk(tree, main, matched, connection, active=False, never=False, match_only=True)
+    matched.pop("port", None)
+    return {key: matched.get(key, start.get(key, _SSHD_DEFAULTS[key])) for key in _SSHD_KEYS}
+
+
 def read_offline(image: OfflineImage) -> str:
-    """The effective settings from sshd_config and its Include drop-ins (sshd's defaults where
-    unset), and the main file's ClientAliveInterval/Include lines."""
+    """The effective settings for a customer's connection (:func:`effective_settings`: Include
+    drop-ins and Match blocks as ``sshd -T -C`` applies them, sshd's defaults where unset), and
+    the main file's ClientAliveInterval/Include lines."""
     out = ["### effective"]
     if not (image.is_executable("/usr/sbin/sshd") or image.is_executable("/usr/bin/sshd")):
         out.append("sshd_absent")
     else:
-        found: dict[str, str] = {}
-        _effective(image, "/etc/ssh/sshd_config", found, 0)
-        out += [f"{key} {found.get(key, _SSHD_DEFAULTS[key])}" for key in _SSHD_KEYS]
-        out.append("sshd_t_offline=from the configuration files (Include followed; not run)")
+        from checks.offline.image import OfflineError  # the offline package imports the facts
+
+        try:
+            found = effective_settings(image)
+        except ValueError as exc:  # sshd itself would not start with this configuration
+            raise OfflineError(f"/etc/ssh/sshd_config: {exc}") from None
+        out += [f"{key} {value}" for key, value in found.items()]
+        out.append(
+            "sshd_t_offline=from the configuration files (Include and Match for "
+            f"user={CONNECTION['user']},addr={CONNECTION['addr']}; sshd not run)"
+        )
     out.append("### main_config")
     if image.is_file("/etc/ssh/sshd_config"):
         for number, line in enumerate(image.lines("/etc/ssh/sshd_config"), 1):
@@ -157,5 +297,8 @@ FACT = fact(
         "sshd -T effective settings and the ClientAliveInterval/Include lines of sshd_config"
     ),
     offline=read_offline,
-    offline_note="effective values from sshd_config and its Include drop-ins (sshd -T is not run)",
+    offline_note=(
+        "effective values for a customer's connection from sshd_config, its Include drop-ins and "
+        "Match blocks (sshd -T -C is not run)"
+    ),
 )

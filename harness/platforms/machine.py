@@ -56,6 +56,10 @@ class Footprint:
     """The account the harness logs in with (the deploy user on an existing host)."""
     added: tuple[str, ...] = ()
     """Each change the harness made to the guest, as a sentence; empty: nothing added."""
+    login_is_deploy_user: bool = False
+    """The login user is an account of the machine itself (``--platform ssh``: the deploy user
+    of an existing host), so its own files are not counted against the image, whatever their
+    age. Platforms that create their own user leave this False."""
 
     def describe(self) -> str:
         """One line for reports (``facts["harness_footprint"]``)."""

@@ -104,5 +104,5 @@ class SshPlatform(Platform):
             facts=facts,
             host_keys=pinned,
             known_hosts=known_hosts,
-            footprint=Footprint(login_user=opts.user),
+            footprint=Footprint(login_user=opts.user, login_is_deploy_user=True),
         )

@@ -17,7 +17,14 @@ from types import TracebackType
 from images.errors import ImageFormatError
 from images.extents import open_image
 from images.fs.errors import UnreadableImageError
-from images.inspect import _DynamicDisk, _File, _FlatDisk, _Qcow2Disk, _Unreadable, _VhdxDisk
+from images.inspect import (
+    DynamicVhdDisk,
+    FlatDisk,
+    ImageFile,
+    Qcow2Disk,
+    UnreadableDiskData,
+    VhdxDisk,
+)
 from images.vhd import FOOTER_SIZE, ImageFormat, probe_format
 
 Read = Callable[[int, int], bytes]
@@ -34,7 +41,7 @@ class VirtualDisk:
         fd, size = open_image(Path(path))
         self._fd: int | None = fd
         try:
-            self.format, self.size, self._read = _open_reader(_File(fd, size, self.name))
+            self.format, self.size, self._read = _open_reader(ImageFile(fd, size, self.name))
         except BaseException:
             os.close(fd)
             self._fd = None
@@ -66,21 +73,21 @@ class VirtualDisk:
         self.close()
 
 
-def _open_reader(file: _File) -> tuple[ImageFormat, int, Read]:
+def _open_reader(file: ImageFile) -> tuple[ImageFormat, int, Read]:
     name = file.name
     probe = probe_format(file, file.size, name)
     fmt = probe.format
     try:
         if fmt is ImageFormat.RAW:
-            return fmt, file.size, _FlatDisk(file, file.size, file.size)
+            return fmt, file.size, FlatDisk(file, file.size, file.size)
         if fmt is ImageFormat.VHD_FIXED and probe.footer is not None:
             disk = probe.footer.current_size
-            return fmt, disk, _FlatDisk(file, disk, file.size - FOOTER_SIZE)
+            return fmt, disk, FlatDisk(file, disk, file.size - FOOTER_SIZE)
         if fmt is ImageFormat.VHD_DYNAMIC and probe.footer is not None:
-            dynamic = _DynamicDisk(file, probe.footer)
+            dynamic = DynamicVhdDisk(file, probe.footer)
             return fmt, dynamic.disk_size, dynamic
         if fmt is ImageFormat.QCOW2:
-            qcow = _Qcow2Disk(file, file(0, 112))
+            qcow = Qcow2Disk(file, file(0, 112))
             if qcow.backing:
                 raise UnreadableImageError(
                     f"{name}: qcow2 with a backing file: its data is partly in another file; "
@@ -88,13 +95,13 @@ def _open_reader(file: _File) -> tuple[ImageFormat, int, Read]:
                 )
             return fmt, qcow.disk_size, _Guarded(qcow, name)
         if fmt is ImageFormat.VHDX:
-            vhdx = _VhdxDisk(file)
+            vhdx = VhdxDisk(file)
             if vhdx.has_parent:
                 raise UnreadableImageError(
                     f"{name}: differencing VHDX: its data is partly in the parent disk; " + _FLATTEN
                 )
             return fmt, vhdx.disk_size, vhdx
-    except _Unreadable as exc:
+    except UnreadableDiskData as exc:
         raise UnreadableImageError(f"{name}: disk data cannot be read offline: {exc}") from None
     if fmt is ImageFormat.VHD_DIFFERENCING:
         raise UnreadableImageError(
@@ -113,7 +120,7 @@ class _Guarded:
     def __call__(self, offset: int, length: int) -> bytes:
         try:
             return self._inner(offset, length)
-        except _Unreadable as exc:
+        except UnreadableDiskData as exc:
             raise UnreadableImageError(
                 f"{self._name}: disk data cannot be read offline: {exc}"
             ) from None
