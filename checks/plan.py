@@ -70,6 +70,16 @@ class CheckPlan:
         cannot give at all, with why: a check left without facts by them is SKIPPED and marked
         :attr:`~checks.model.Result.not_judged`. Each result records its facts' sources.
         """
+        if unavailable is not None:
+            # an offline source cannot have what the harness supplies only when it boots (a
+            # supplied fact that says why in its offline_note)
+            booted = {
+                f.name: f.offline_note
+                for c in self.checks
+                for f in c.facts
+                if not f.probed and f.offline_note and f.name not in facts
+            }
+            unavailable = {**booted, **unavailable}
         unavailable = unavailable or {}
         results: list[Result] = []
         for check in self.checks:

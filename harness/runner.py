@@ -29,12 +29,14 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from checks.fact import Fact, Facts
+from checks.facts.azure_provisioning import FACT as AZURE_PROVISIONING
+from checks.facts.azure_provisioning import AzureProvisioning
 from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
 from checks.facts.harness_footprint import HarnessFootprint
 from checks.facts.image import FACT as IMAGE
@@ -50,6 +52,14 @@ from harness.collect import Collection, collect
 from harness.errors import USER_ERRORS, ExitCode, InfraError, Interrupted
 from harness.events import EventSink, Phase, PhaseEvent, ignore_events
 from harness.platforms import BootContext, Machine, Platform, PlatformOptions, get_platform
+from harness.platforms.qemu.provision import (
+    FAIL_FAST_NOTE,
+    FALLBACK_NOTE,
+    REQUEST_LOG,
+    ProvisioningFailed,
+    machine_provisioning,
+    nocloud_fallback,
+)
 from harness.policy import load_policy
 from harness.probe_runner import ScriptSession
 from harness.rundir import RunDir
@@ -228,6 +238,7 @@ def _footprint(machine: Machine, states: Mapping[str, str]) -> HarnessFootprint:
         user=machine.user,
         added=machine.facts.get("harness_footprint", machine.footprint.describe()),
         settled=dict(states),
+        login_is_deploy_user=machine.footprint.login_is_deploy_user,
     )
 
 
@@ -303,13 +314,77 @@ def certify_image(index: int, path: Path | None, ctx: _Context) -> ImageReport:
         return report
 
     # ---- boot + checks, with infrastructure retries
-    for attempt in range(1, options.retries + 2):
-        if ctx.cancel.is_set():
-            break
-        if _attempt(ctx, report, candidate, given, shown, image_dir, attempt):
-            break
+    boot = _Boot(ctx, report, candidate, given, shown, image_dir)
+    failed = boot.with_retries(ctx.platform_options)
+    if failed is not None:
+        _after_provisioning_failure(boot, failed)
     _finish_image(report, image_dir, ctx, shown)
     return report
+
+
+@dataclass
+class _Boot:
+    """The boots of one image: attempts numbered across the run of the image."""
+
+    ctx: _Context
+    report: ImageReport
+    candidate: Candidate | None
+    given: Facts
+    shown: Path
+    image_dir: Path | None
+    attempts: int = 0
+
+    def with_retries(
+        self, options: PlatformOptions, provisioning: AzureProvisioning | None = None
+    ) -> ProvisioningFailed | None:
+        """Boot and check, retrying infrastructure failures; the Azure provisioning failure
+        (a verdict, never retried) when that is how the boot ended."""
+        for _ in range(self.ctx.options.retries + 1):
+            if self.ctx.cancel.is_set():
+                return None
+            self.attempts += 1
+            ended = _attempt(
+                self.ctx,
+                self.report,
+                self.candidate,
+                self.given,
+                self.shown,
+                self.image_dir,
+                self.attempts,
+                options,
+                provisioning,
+            )
+            if ended is not False:
+                return ended if isinstance(ended, ProvisioningFailed) else None
+        return None
+
+
+def _after_provisioning_failure(boot: _Boot, failure: ProvisioningFailed) -> None:
+    """Azure provisioning failed: record its verdict, then run the other checks on a NoCloud
+    re-boot of the same image (unless ``--fail-fast``). No way in at all is an infrastructure
+    error on top of the provisioning failure."""
+    ctx, report = boot.ctx, boot.report
+    fallback = None if ctx.options.fail_fast else nocloud_fallback(ctx.platform_options)
+    note = FAIL_FAST_NOTE if fallback is None else FALLBACK_NOTE
+    fact = replace(failure.fact, fallback=note)
+    ctx.event(boot.shown, Phase.NOTICE, f"{failure.summary}; {note}")
+    report.notes.append(note)
+    # the verdict stands whatever the re-boot gives; a successful re-boot judges it again, with
+    # every other check, from the same fact
+    plan = CheckPlan(
+        [c for c in ctx.online.checks if AZURE_PROVISIONING in c.facts], ctx.policy, ctx.waivers
+    )
+    report.online_results = plan.evaluate(
+        boot.given.with_value(AZURE_PROVISIONING, fact, "harness")
+    )
+    if fallback is None:
+        return
+    boot.with_retries(fallback, fact)
+    if report.infra_error is not None:
+        report.infra_error = (
+            f"no way in: Azure provisioning failed ({failure.summary}) and the NoCloud re-boot "
+            f"did not give a login either: {report.infra_error}"
+        )
 
 
 def _judge_offline(
@@ -352,22 +427,36 @@ def _attempt(
     shown: Path,
     image_dir: Path | None,
     attempt: int,
-) -> bool:
-    """One boot attempt; True when no further attempt should follow."""
+    options: PlatformOptions,
+    provisioning: AzureProvisioning | None = None,
+) -> bool | ProvisioningFailed:
+    """One boot attempt with ``options``; True when no further attempt should follow, the
+    failure when Azure provisioning failed. ``provisioning`` is the ``azure_provisioning`` fact
+    to judge (that of an earlier boot) instead of this machine's own."""
     machine: Machine | None = None
     phase = Phase.BOOT
     attempt_started = time.monotonic()
+    work = None if image_dir is None else image_dir / f"attempt{attempt}"
     try:
         ctx.event(shown, Phase.BOOT, f"attempt {attempt}")
-        work = None if image_dir is None else image_dir / f"attempt{attempt}"
         if work is not None:
             work.mkdir(parents=True, exist_ok=True)
 
         def notify(note: str) -> None:
             ctx.event(shown, Phase.NOTICE, note)
 
-        context = BootContext(run_dir=work, cancel=ctx.cancel, notify=notify)
-        machine = ctx.platform.boot(candidate, ctx.platform_options, context)
+        # the console and the Azure request log are copied here at teardown, on every exit path
+        serial = None if work is None else work / "serial.log"
+        # a machine that may be kept must not die with vmcert (QEMU's PDEATHSIG, the Azure
+        # emulator's keeper); one not kept after all is destroyed at teardown as usual
+        context = BootContext(
+            run_dir=work,
+            cancel=ctx.cancel,
+            notify=notify,
+            serial_log_to=serial,
+            keep=ctx.options.keep != "never",
+        )
+        machine = ctx.platform.boot(candidate, options, context)
         with ctx.lock:
             ctx.machines[id(machine)] = machine  # Machine is an unhashable dataclass
         report.timings["boot"] = time.monotonic() - attempt_started
@@ -382,10 +471,14 @@ def _attempt(
             phase = Phase.CHECKS
             ctx.event(shown, Phase.CHECKS, f"{len(ctx.online.to_run)} checks")
             footprint = _footprint(machine, states.as_dict())
+            if provisioning is None:
+                provisioning = machine_provisioning(machine, ctx.platform.name)
             check_phase = run_check_phase(
                 session,
                 ctx.online,
-                given.with_value(HARNESS_FOOTPRINT, footprint, "harness"),
+                given.with_value(HARNESS_FOOTPRINT, footprint, "harness").with_value(
+                    AZURE_PROVISIONING, provisioning, "harness"
+                ),
                 batch=ctx.options.batch,
                 timeout_scale=machine.timeout_scale,
             )
@@ -398,6 +491,12 @@ def _attempt(
             report.artifacts["probe_outputs"] = str(image_dir / "probes")
         report.infra_error = None
         return True
+    except ProvisioningFailed as failure:
+        if ctx.cancel.is_set():
+            return True
+        report.infra_error = None  # an earlier attempt's, if any: this boot got further
+        _keep_request_log(report, work)
+        return failure
     except InfraError as exc:
         if ctx.cancel.is_set():
             return True  # the run is being interrupted: this is not an infrastructure failure
@@ -423,6 +522,14 @@ def _attempt(
     finally:
         if machine is not None:
             _teardown(ctx, machine, report, shown, image_dir, attempt)
+            _keep_request_log(report, work)
+
+
+def _keep_request_log(report: ImageReport, work: Path | None) -> None:
+    """Link the Azure request log the teardown kept (``--provision azure``) from the reports."""
+    log = None if work is None else work / REQUEST_LOG
+    if log is not None and log.is_file():
+        report.artifacts["azure_request_log"] = str(log)
 
 
 def _teardown(

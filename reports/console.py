@@ -41,7 +41,7 @@ def tables(run: RunReport) -> list[Table]:
         )
         notable = [r for r in image.results if r.failed or r.waived or r.status.value == "warning"]
         problems = [image.input_error, image.infra_error]
-        if not notable and not any(problems):
+        if not notable and not any(problems) and not image.notes:
             continue
         detail = Table(title=escape(sanitize.short(image.path)), title_justify="left")
         for column in ("Check", "Status", "Actual", "Required"):
@@ -49,6 +49,8 @@ def tables(run: RunReport) -> list[Table]:
         for problem in problems:
             if problem:
                 detail.add_row("(run)", "[red]error[/]", escape(sanitize.short(problem)), "")
+        for note in image.notes:
+            detail.add_row("(run)", "[cyan]note[/]", escape(sanitize.short(note)), "")
         for r in notable:
             status = "waived" if r.waived else r.status.value
             colour = "blue" if r.waived else "yellow" if status == "warning" else "red"

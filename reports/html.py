@@ -88,6 +88,7 @@ def _image(image: ImageReport, index: int) -> str:
         facts.append(("Input error", image.input_error))
     if image.infra_error:
         facts.append(("Infrastructure error", image.infra_error))
+    facts += [("Note", note) for note in image.notes]
     for attempt in image.infra_attempts:
         facts.append((f"Attempt {attempt.attempt} ({attempt.phase})", attempt.error))
     for name, path in image.artifacts.items():

@@ -92,6 +92,7 @@ def _suite(image: ImageReport, run: RunReport) -> TestSuite:
         "policy": run.policy,
         "vmcert_version": run.vmcert_version,
         "verdict": image.verdict,
+        **{f"note_{index}": sanitize.short(note) for index, note in enumerate(image.notes, 1)},
     }
     name = f"{PurePath(image.path).name} on {image.platform or 'no platform'}"
     return TestSuite(

@@ -67,6 +67,9 @@ class ImageReport:
     """How the online checks ran: batch mode, probe timings and errors, harness footprint."""
     offline_only: bool = False
     """Judged from the image's files alone (``certify --offline``): nothing was booted."""
+    notes: list[str] = field(default_factory=list)
+    """How the run went where it matters to the verdicts, shown by every reporter (for example:
+    Azure provisioning failed and the other checks ran on a NoCloud re-boot)."""
 
     @property
     def results(self) -> list[Result]:
@@ -140,6 +143,7 @@ class ImageReport:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "check_run": _jsonable(self.check_run),
             "artifacts": dict(self.artifacts),
+            **({"notes": [sanitize.short(n) for n in self.notes]} if self.notes else {}),
         }
 
 

@@ -4,14 +4,25 @@
   provisions from the emulated media: cloud-init reports Ready with the goal state's ids, the
   harness logs in as the provisioned user, and teardown leaves no thread, relay or socket;
 * the good image honours only NoCloud: booted with ``--provision azure`` it fails early (from the
-  serial console, not at the SSH deadline) with a diagnosis naming the datasource.
+  serial console, not at the SSH deadline) with a diagnosis naming the datasource;
+* ``certify --provision azure``: the azure image passes ``azure_provisioning`` and
+  ``azure_vm_agent_ready`` and completes the check suite; the NoCloud-only image fails
+  ``azure_provisioning`` with that diagnosis, is re-booted with NoCloud and still gets every other
+  verdict;
+* ``vmcert boot --provision azure --keep`` prints the provisioning timeline and leaves the VM
+  with its emulator: after vmcert exited the printed ``ssh`` command still gets in (the guest's
+  network runs through the keeper) and the keeper stops when QEMU is killed.
 
 Boots run under the shared lock: ``flock /tmp/vmcert-e2e.lock python -m pytest -q THIS_FILE``.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +32,9 @@ import pytest
 from harness.platforms import BootContext, DiskFile
 from harness.platforms.base import BootError
 from harness.platforms.qemu import QemuMachine, QemuOptions, QemuPlatform
+from harness.platforms.qemu.provision import FALLBACK_NOTE
+from harness.runner import CertifyOptions, certify
+from reports.model import ImageReport
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +115,99 @@ def test_nocloud_only_image_fails_early_with_the_diagnosis(
     assert elapsed < 600, elapsed  # from the console, well before the 900 s SSH deadline
     assert emulator_threads() == []
     assert not any((tmp_path / "runs").iterdir())
+
+
+def certify_azure(image: Path, run_dir: Path) -> ImageReport:
+    """``vmcert certify --provision azure IMAGE`` through the runner; the image's report."""
+    platform = QemuOptions(provision="azure", boot_timeout=900)
+    run, _ = certify([image], CertifyOptions(platform_options=platform, run_dir=run_dir, retries=0))
+    return run.images[0]
+
+
+def test_azure_image_passes_provisioning_and_completes_the_suite(
+    azure_image: Path, tmp_path: Path
+) -> None:
+    from images.recipe import VARIANTS
+
+    report = certify_azure(azure_image, tmp_path / "run")
+    assert report.infra_error is None, report.infra_error
+    results = {r.check_id: r for r in report.online_results}
+    provisioning = results["azure_provisioning"]
+    assert provisioning.status.value == "pass", provisioning.message
+    assert "cloud-init" in provisioning.actual and "provisioning media" in provisioning.actual
+    assert "health report: Ready" in provisioning.evidence
+    vm_agent = results["azure_vm_agent_ready"]
+    assert vm_agent.status.value == "pass", vm_agent.message
+    # the suite completed: every online check reached a verdict, none for want of a login
+    assert not [r.check_id for r in report.online_results if r.status.value == "error"]
+    assert set(report.failing_ids) == set(VARIANTS["azure"].expected_failures)
+    assert Path(report.artifacts["azure_request_log"]).stat().st_size > 0
+    assert report.platform_facts["provision"] == "azure"
+    assert emulator_threads() == []
+
+
+def test_nocloud_only_image_fails_provisioning_and_gets_every_other_verdict(
+    good_image: Path, tmp_path: Path
+) -> None:
+    from images.recipe import VARIANTS
+
+    report = certify_azure(good_image, tmp_path / "run")
+    assert report.infra_error is None, report.infra_error
+    results = {r.check_id: r for r in report.online_results}
+    provisioning = results["azure_provisioning"]
+    assert provisioning.status.value == "fail"
+    assert "Azure datasource" in provisioning.message  # DataSourceNone, or cloud-init silent
+    assert FALLBACK_NOTE in provisioning.message
+    assert report.notes == [FALLBACK_NOTE]
+    assert report.platform_facts["provision"] == "nocloud"  # the checks ran on the re-boot
+    assert results["azure_vm_agent_ready"].status.value == "skipped"
+    # every other verdict, as a NoCloud certification gives it
+    assert set(report.failing_ids) == {"azure_provisioning"} | set(
+        VARIANTS["good"].expected_failures
+    )
+    assert not [r.check_id for r in report.online_results if r.status.value == "error"]
+    assert len(report.online_results) > 20
+    assert Path(report.artifacts["azure_request_log"]).is_file()
+    assert emulator_threads() == []
+
+
+def test_boot_cli_prints_the_timeline_and_keeps_the_emulator(
+    azure_image: Path, tmp_path: Path
+) -> None:
+    from harness.processes import pid_alive as alive
+
+    command = [
+        sys.executable, "-m", "harness.cli", "boot", "--provision", "azure", "--keep",
+        "--timeout", "900", "--run-dir", str(tmp_path), str(azure_image),
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    err = proc.stderr
+    assert proc.returncode == 0, err[-4000:]
+    assert "Azure provisioning: cloud-init reported Ready" in err, err[-4000:]
+    assert re.search(r"\d+\.\d s  cloud-init\s+health report: Ready", err), err[-4000:]
+    reach = re.search(r"reach it with: (ssh .+)", err)
+    stop = re.search(
+        r"stop it with: kill (\d+); rm -rf (\S+) \(the Azure emulator, pid (\d+), stops when QEMU "
+        r"exits\)",
+        err,
+    )
+    assert reach is not None and stop is not None, err[-4000:]
+    qemu_pid, kept_pid = int(stop.group(1)), int(stop.group(3))
+    run_dir = Path(shlex.split(stop.group(2))[0])
+    try:
+        ssh = shlex.split(reach.group(1))
+        ssh[1:1] = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=60"]
+        # vmcert has exited: the VM's network and its agent's endpoints are the keeper's now
+        answer = subprocess.run([*ssh, "hostname"], capture_output=True, text=True, timeout=180)
+        assert answer.stdout.strip() == "vmcert-azure", answer.stderr
+        assert "serving the VM" in (run_dir / "azure" / "keeper.log").read_text()
+        subprocess.run(["kill", str(qemu_pid)], check=True)
+        deadline = time.monotonic() + 30
+        while alive(kept_pid) or alive(qemu_pid):
+            assert time.monotonic() < deadline, "the keeper or QEMU outlived the stop command"
+            time.sleep(0.2)
+    finally:
+        for pid in (qemu_pid, kept_pid):
+            if alive(pid):
+                subprocess.run(["kill", "-9", str(pid)], check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)

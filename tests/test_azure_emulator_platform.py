@@ -101,3 +101,31 @@ def test_teardown_stops_the_emulator_and_keeps_its_log(tmp_path: Path) -> None:
     assert kept.read_text() == "console\n"
     assert kept.with_name("azure-requests.jsonl").exists()
     assert not files.directory.exists()
+
+
+def test_nocloud_boot_of_an_azure_only_image_fails_early(tmp_path: Path) -> None:
+    """The NoCloud fallback's "no way in": cloud-init finished without reading the seed."""
+    from harness.azure_emulator.diagnosis import cloud_init_finished_with
+    from harness.platforms.qemu.provision import check_nocloud
+
+    files = RunFiles.under(tmp_path)
+    run = QemuRun(files, True, started=time.monotonic())
+    run.watcher = SerialWatcher(files.serial_log, run.started, False)
+    run.watcher.start()
+    done = (
+        "[ 41.2] cloud-init[493]: Cloud-init v. 22.4.2 finished at Tue, 01 Dec 2026 17:37:07 "
+        "+0000. Datasource {}.  Up 41.1 seconds\n"
+    )
+    seed = [(41.2, done.format("DataSourceNoCloud [seed=/dev/vdb][dsmode=net]"))]
+    assert cloud_init_finished_with(seed) == "DataSourceNoCloud"  # the seed was read
+    try:
+        files.serial_log.write_text("[  9.0] systemd[1]: Starting cloud-init-local.service\n")
+        time.sleep(0.3)
+        check_nocloud(run)  # still booting
+        with files.serial_log.open("a") as serial:
+            serial.write(done.format("DataSourceNone"))
+        time.sleep(0.3)
+        with pytest.raises(BootError, match="does not honour NoCloud: cloud-init finished with"):
+            check_nocloud(run)
+    finally:
+        run.teardown()

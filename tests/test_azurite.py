@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import pid_alive
 from harness.replication import azurite
-from harness.replication.azurite import Azurite, account_for, pid_alive
+from harness.replication.azurite import Azurite, account_for
 from harness.replication.blob import blob_client, service_client
 
 

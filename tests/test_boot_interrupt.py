@@ -11,6 +11,7 @@ import os
 import selectors
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,6 +93,35 @@ def test_sigint_while_waiting_for_ssh(good_image: Path, tmp_path: Path) -> None:
     assert code == 130, err
     assert "running:" not in err  # it really was still waiting for SSH
     _assert_nothing_left(run_dir)
+
+
+def _vmcert_temp_dirs() -> set[str]:
+    """Per-run directories the platform and the Azure emulator make outside the run directory
+    (QMP, DHCP redirector and tray-event sockets)."""
+    tmp = Path(tempfile.gettempdir())
+    return {p.name for p in tmp.glob("vmcert-*") if p.is_dir()}
+
+
+@pytest.mark.e2e
+def test_sigint_during_azure_provisioning(tmp_path: Path) -> None:
+    """Interrupted while the guest provisions from the emulated Azure media: QEMU, the emulator's
+    servers and relays, its sockets and the provisioning media are all gone."""
+    from tests.conftest import _build
+
+    azure_image = _build("azure")
+    before = _vmcert_temp_dirs()
+    run_dir = tmp_path / "run"
+    code, err = _interrupt_at(
+        azure_image, run_dir, "QEMU started", ["--provision", "azure"], {}, 20.0
+    )
+    assert code == 130, err
+    assert "running:" not in err  # still provisioning: no login yet
+    _assert_nothing_left(run_dir)
+    relays = subprocess.run(["pgrep", "-f", "azure_emulator/relay.py"], capture_output=True)
+    assert relays.returncode == 1, relays.stdout
+    keepers = subprocess.run(["pgrep", "-f", "azure_emulator.keeper"], capture_output=True)
+    assert keepers.returncode == 1, keepers.stdout
+    assert _vmcert_temp_dirs() <= before
 
 
 @pytest.mark.e2e

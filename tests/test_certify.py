@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
 import pytest
@@ -219,3 +219,26 @@ def test_cli_checks_and_skip_take_comma_lists(
     assert chosen["include"] == ["ssh_enabled", "kernel", "disk"]
     assert chosen["skip"] == ["boot_log_clean", "repos_configured"]
     assert "ssh_enabled" in chosen["checks"] and "boot_log_clean" not in chosen["checks"]
+
+
+class RecordsKeep(NeverBoots):
+    """Records whether the platform was told the machine may be kept."""
+
+    name = "test-records-keep"
+    seen: ClassVar[list[bool]] = []
+
+    def boot(self, candidate: Any, options: PlatformOptions, context: BootContext) -> Machine:
+        self.seen.append(context.keep)
+        return super().boot(candidate, options, context)
+
+
+@pytest.mark.parametrize(
+    ("keep", "kept"), [("never", False), ("on-failure", True), ("always", True)]
+)
+def test_keep_reaches_the_platform(vhd: Path, tmp_path: Path, keep: str, kept: bool) -> None:
+    """``certify --keep`` boots a machine that can outlive vmcert (no PDEATHSIG, the Azure
+    emulator's keeper): the platform must be told before it boots, not only at teardown."""
+    RecordsKeep.seen = []
+    options = CertifyOptions(retries=0, run_dir=tmp_path / "run", keep=keep)
+    certify([vhd], options, platform=RecordsKeep(), checks=NO_CHECKS)
+    assert RecordsKeep.seen == [kept]

@@ -187,6 +187,24 @@ def test_seed_makes_its_host_name_resolve() -> None:
     assert config["manage_etc_hosts"] == "localhost"
 
 
+def test_harness_sudo_unresolved_host_name_is_not_the_images() -> None:
+    """Under ``--provision azure`` waagent sets the host name from ovf-env.xml; Azure's DNS would
+    resolve it, the local emulation has none, so the harness's own sudo logs `unable to resolve
+    host`. That line (recorded from the waagent test image) is the harness's; the same line for
+    another user is the image's."""
+    harness = "vmcert-azure sudo[450]: azureuser : unable to resolve host vmcert-azure: "
+    harness += "Temporary failure in name resolution"
+    journal = f"source=journal\n{harness}\n"
+    footprint = {"user": "azureuser", "added": "user azureuser (provisioned)"}
+    facts = {"boot_journal": journal, "dmi": AZURE_DMI, "harness_footprint": footprint}
+    result = run("boot_log_clean", facts)
+    assert result.status is P and "1 ignored" in result.message
+    # without knowing the harness's user, or for someone else's sudo, it counts
+    assert run("boot_log_clean", {"boot_journal": journal, "dmi": AZURE_DMI}).status is F
+    other = journal.replace("azureuser :", "backup :")
+    assert run("boot_log_clean", {**facts, "boot_journal": other}).status is F
+
+
 # --- sshd: the effective configuration of a real connection (Match blocks) ---------------------
 @pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="needs OpenSSH's sshd")
 def test_sshd_probe_applies_match_blocks(tmp_path: Path) -> None:
@@ -451,9 +469,18 @@ def test_an_existing_hosts_login_user_keeps_its_own_key() -> None:
         "1000 100 /home/vmcert/.ssh/authorized_keys\n",
         HARNESS_LOGIN,
     )
-    deploy = {"user": "vmcert", "added": "none added; the harness logs in as vmcert"}
+    deploy = {
+        "user": "vmcert",
+        "added": "none added; the harness logs in as vmcert",
+        "login_is_deploy_user": True,
+    }
     assert (
         run("no_default_credentials", {"accounts": text, "harness_footprint": deploy}).status is P
+    )
+    # the platform's typed field decides, not the words of `added`
+    worded = dict(deploy, login_is_deploy_user=False)
+    assert (
+        run("no_default_credentials", {"accounts": text, "harness_footprint": worded}).status is F
     )
     created = {"user": "vmcert", "added": "user vmcert created by cloud-init"}
     assert (

@@ -28,9 +28,11 @@ RUNTIME = {"boot_log_clean", "serial_console_enabled", "ssh_enabled", "network_d
 
 def _not_judged_ok(ids: set[str]) -> bool:
     """``ids`` holds the four runtime-only checks, and only checks that read a fact no offline
-    reader gives (later checks may add more)."""
+    reader gives (later checks may add more): a probe's, or one the harness supplies at boot."""
     needs_runtime = {
-        c.id for c in select_checks() if any(f.probed and f.offline is None for f in c.facts)
+        c.id
+        for c in select_checks()
+        if any(f.offline is None and (f.probed or f.offline_note) for f in c.facts)
     }
     return RUNTIME <= ids <= needs_runtime
 

@@ -36,8 +36,9 @@ from images.recipe import (
 from images.recipe.build import DERIVED
 from images.recipe.gen2 import ESP_TYPE, GEN2_TOOLS, LINUX_ROOT_X86_64_TYPE, write_gpt
 from images.recipe.good import write_mbr
-from images.recipe.key import GOOD_MODULES, code_fingerprint, recipe_modules
+from images.recipe.key import DERIVED_FROM, GOOD_MODULES, code_fingerprint, recipe_modules
 from images.recipe.tools import check_prerequisites
+from images.recipe.waagent import CLOUD_INIT_UNITS, waagent_conf
 
 DEFECT_IDS = {
     "bash_history",
@@ -142,14 +143,40 @@ def test_recipe_hash_covers_the_modules_that_build_each_variant() -> None:
     assert set(DERIVED) == set(VARIANTS) - {"good"}
     for name, derive in DERIVED.items():
         modules = {p.stem for p in recipe_modules(name)}
-        assert modules == good | {name}
+        assert modules == good | set(DERIVED_FROM.get(name, ())) | {name}
         assert derive.__module__ == f"images.recipe.{name}"  # the module the hash covers
     with pytest.raises(ImageInputError, match="known variants"):
         recipe_modules("nope")
 
 
+def test_waagent_conf_makes_waagent_the_provisioning_agent() -> None:
+    conf = "Provisioning.Agent=cloud-init\nProvisioning.DeleteRootPassword=y\n"
+    assert waagent_conf(conf) == "Provisioning.Agent=waagent\nProvisioning.DeleteRootPassword=y\n"
+    assert waagent_conf("Logs.Verbose=n\n").endswith("Logs.Verbose=n\nProvisioning.Agent=waagent\n")
+
+
+@needs_root
+def test_waagent_image_switches_cloud_init_off(request: pytest.FixtureRequest) -> None:
+    """What the waagent variant changes: cloud-init's units not enabled (waagent refuses to
+    provision otherwise), the marker file, waagent as the provisioner, sshd's own host keys."""
+    from images.fs import open_filesystems
+
+    with open_filesystems(build_test_image("waagent")) as files:
+        wants = "/etc/systemd/system/cloud-init.target.wants"
+        assert not any(files.exists(f"{wants}/{unit}") for unit in CLOUD_INIT_UNITS)
+        assert files.exists("/etc/cloud/cloud-init.disabled")
+        conf = files.read_text("/etc/waagent.conf").splitlines()
+        assert "Provisioning.Agent=waagent" in conf
+        assert "Provisioning.SshHostKeyPairType=ed25519" in conf
+        assert files.exists("/usr/bin/eject")  # waagent 2.7.3 crashes without it
+        dropin = files.read_text("/etc/systemd/system/ssh.service.d/vmcert-hostkeys.conf")
+        assert "ExecStartPre=/usr/bin/ssh-keygen -A" in dropin
+
+
 def test_unknown_variant_is_a_usage_error() -> None:
-    with pytest.raises(ImageInputError, match="known variants: azure, defective, gen2, good"):
+    with pytest.raises(
+        ImageInputError, match="known variants: azure, defective, gen2, good, waagent"
+    ):
         build_test_image("nope")
 
 

@@ -201,3 +201,20 @@ def test_json_report_meets_the_replication_contract(tmp_path: Path) -> None:
     assert replicate.check_approval(path, good.sparse_digest, force=False)["approved"] is True
     with pytest.raises(replicate.ApprovalError, match="'failed'"):
         replicate.check_approval(path, bad.sparse_digest, force=False)
+
+
+def test_run_notes_reach_every_reporter() -> None:
+    """A note on how the run went (here: the NoCloud fallback) is in JSON, JUnit, HTML and the
+    console, escaped; without notes the JSON has no ``notes`` key (golden files unchanged)."""
+    note = "Azure provisioning failed; the other checks ran on a NoCloud re-boot <b>"
+    run = sample_run()
+    run.images[1].notes.append(note)
+    document = json.loads(get_reporter("json").render(run))
+    jsonschema.validate(document, load_schema())
+    assert document["images"][1]["notes"] == [note] and "notes" not in document["images"][0]
+    suites = ET.fromstring(get_reporter("junit").render(run))
+    values = [p.get("value") for p in suites.iter("property") if p.get("name") == "note_1"]
+    assert values == [note]
+    page = get_reporter("html").render(run)
+    assert "NoCloud re-boot &lt;b&gt;" in page and "re-boot <b>" not in page
+    assert "NoCloud re-boot" in get_reporter("console").render(run)

@@ -203,3 +203,13 @@ def gave_up(
             "for cloud-init or not running)"
         )
     return None
+
+
+def cloud_init_finished_with(serial: Iterable[tuple[float, str]]) -> str | None:
+    """The datasource cloud-init's "finished" line on the console names (``DataSourceNone``,
+    ``DataSourceNoCloud [seed=…]``), or ``None`` before that line."""
+    for _, line in serial:
+        done = _CLOUD_INIT_DONE.search(line)
+        if done:
+            return done.group(1).rstrip(".")
+    return None

@@ -60,6 +60,8 @@ class DhcpRedirector:
         self._thread: threading.Thread | None = None
         self.patched = 0
         self.dropped = 0
+        self.forwarded = 0
+        self._release = threading.Event()
 
     @property
     def connected(self) -> bool:
@@ -102,6 +104,29 @@ class DhcpRedirector:
         self._thread = threading.Thread(target=self._run, name="azure-dhcp-redirector", daemon=True)
         self._thread.start()
 
+    def connection_fds(self) -> tuple[int, int] | None:
+        """The file descriptors of QEMU's two connections (``out``, ``in``), while connected: a
+        keeper process inherits them, since QEMU's redirector never re-reads a reconnected
+        ``in`` chardev."""
+        out, into = self._conn["out"], self._conn["in"]
+        return None if out is None or into is None else (out.fileno(), into.fileno())
+
+    def adopt(self, out_fd: int, in_fd: int) -> None:
+        """Serve QEMU's connections inherited from the process that accepted them (after
+        :meth:`start`)."""
+        for name, fd in (("out", out_fd), ("in", in_fd)):
+            conn = socket.socket(fileno=fd)
+            conn.setblocking(False)
+            self._conn[name] = conn
+            self._selector.register(conn, selectors.EVENT_READ, ("conn", name))
+
+    def release(self, timeout: float = 2.0) -> None:
+        """Stop serving at a frame boundary and leave QEMU's connections open (for the keeper
+        that inherited them); the socket files stay too."""
+        self._release.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def stop(self) -> None:
         """Stop the thread, close every socket and remove the socket files (idempotent)."""
         self._stop.set()
@@ -126,7 +151,9 @@ class DhcpRedirector:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for key, events in self._selector.select(timeout=0.2):
+            if self._release.is_set() and not self._inbuf and not self._outbuf:
+                return  # a frame boundary: the keeper picks up from here
+            for key, events in self._selector.select(timeout=0.05):
                 role, name = key.data
                 try:
                     if role == "listen":
@@ -192,6 +219,7 @@ class DhcpRedirector:
             self.dropped += 1
             return
         self._outbuf += struct.pack("!I", len(frame)) + frame
+        self.forwarded += 1
         self._flush()
 
     def _flush(self) -> None:

@@ -91,6 +91,7 @@ class Emulator:
         advertised: Advertised | None = None,
         attach_media: bool = True,
         serve_imds: bool = True,
+        dhcp_dir: Path | None = None,
     ) -> None:
         self.identity = identity
         self.run_dir = run_dir
@@ -101,6 +102,7 @@ class Emulator:
         self.request_log_path = run_dir / REQUEST_LOG
         self.media_path: Path | None = None
         self._ports = ports or Ports()
+        self._dhcp_dir = dhcp_dir or run_dir
         self._services: list[Service] = [WireServer(identity, advertised), HostGAPlugin()]
         if serve_imds:
             # Without it the guest's IMDS requests go nowhere: restrict=on keeps slirp from
@@ -139,7 +141,7 @@ class Emulator:
                 )
                 self._servers[service.name] = server
                 server.start()
-            self._redirector = DhcpRedirector(self.run_dir, self._on_dhcp_patch)
+            self._redirector = DhcpRedirector(self._dhcp_dir, self._on_dhcp_patch)
             self._redirector.start()
             self._tray = TrayWatcher(self.run_dir, self._on_eject)
             self._tray.start()
@@ -180,6 +182,34 @@ class Emulator:
         if server is None:
             raise RuntimeError(f"the emulator's {service} is not running")
         return server.port
+
+    def release(self) -> None:
+        """Hand the guest over to a keeper (:mod:`.keeper`) at this process's exit: the DHCP
+        redirector stops at a frame boundary and leaves QEMU's connections open."""
+        if self._redirector is not None:
+            self._redirector.release()
+
+    def redirector_fds(self) -> tuple[int, int] | None:
+        """QEMU's redirector connections (``out``, ``in``) for a keeper to inherit."""
+        return None if self._redirector is None else self._redirector.connection_fds()
+
+    def adopt_redirector(self, out_fd: int, in_fd: int) -> None:
+        """Serve the redirector connections a keeper inherited (after :meth:`start`)."""
+        if self._redirector is None:
+            raise RuntimeError("start the emulator before adopting QEMU's connections")
+        self._redirector.adopt(out_fd, in_fd)
+
+    @property
+    def frames_forwarded(self) -> int:
+        """Frames the DHCP redirector passed to the guest."""
+        return 0 if self._redirector is None else self._redirector.forwarded
+
+    @property
+    def dhcp_dir(self) -> Path:
+        """The directory of the DHCP redirector's sockets (a short one for a deep run dir)."""
+        if self._redirector is not None:
+            return self._redirector.out_path.parent
+        return self._dhcp_dir
 
     def forwards(self) -> list[Forward]:
         """The guest addresses and ports relayed to the running servers."""

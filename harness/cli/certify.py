@@ -71,7 +71,12 @@ def _report_spec(
     show_default=True,
     help="Leave the VM running after its checks (prints how to reach and stop it).",
 )
-@click.option("--fail-fast", is_flag=True, help="Do not boot an image whose offline checks fail.")
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Do not boot an image whose offline checks fail; after a failed Azure provisioning "
+    "(--provision azure) do not re-boot it with NoCloud for the other checks.",
+)
 @click.option(
     "--offline",
     is_flag=True,

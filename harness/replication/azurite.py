@@ -13,7 +13,6 @@ location, account keys) is in a mode-0600 JSON file in the user state directory.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 import platformdirs
 
 from harness.errors import InfraError
+from harness.processes import pid_alive
 from harness.replication.config import DEFAULT_BLOB_TEMPLATE, Region, StorageConfig
 from harness.replication.redaction import register_secret
 
@@ -208,21 +208,6 @@ class Azurite:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
-
-
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` is a running (not zombie) process."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
 
 
 def stop_pid(pid: int, *, timeout: float = 20.0) -> None:

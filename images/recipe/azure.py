@@ -24,12 +24,17 @@ CLOUD_CFG = "/etc/cloud/cloud.cfg.d/90-vmcert.cfg"
 WAAGENT_CONF = "/etc/waagent.conf"
 
 
-def _replace_file(image: Path, guest_path: str, text: str, work: Path, log: Path) -> None:
+def replace_file(
+    image: Path, guest_path: str, text: str, work: Path, log: Path, *, new: bool = False
+) -> None:
+    """Write ``text`` to ``guest_path`` in the image's root file system (mode 0644, root);
+    ``new``: the file does not exist yet."""
     local = work / Path(guest_path).name
     local.write_text(text)
     local.chmod(0o644)
     target = f"{image}?offset={PARTITION_OFFSET}"
-    run(["debugfs", "-w", "-R", f"rm {guest_path}", target], f"removing {guest_path}", log)
+    if not new:
+        run(["debugfs", "-w", "-R", f"rm {guest_path}", target], f"removing {guest_path}", log)
     run(
         ["debugfs", "-w", "-R", f"write {local} {guest_path}", target],
         f"writing {guest_path}",
@@ -63,6 +68,6 @@ def derive_azure(spec: Variant, good: Path, work: Path, say: Progress, log: Path
     target = f"{vhd}?offset={PARTITION_OFFSET}"
     cloud_cfg = run(["debugfs", "-R", f"cat {CLOUD_CFG}", target], f"reading {CLOUD_CFG}", log)
     waagent = run(["debugfs", "-R", f"cat {WAAGENT_CONF}", target], f"reading {WAAGENT_CONF}", log)
-    _replace_file(vhd, CLOUD_CFG, azure_cloud_cfg(cloud_cfg), work, log)
-    _replace_file(vhd, WAAGENT_CONF, azure_waagent_conf(waagent), work, log)
+    replace_file(vhd, CLOUD_CFG, azure_cloud_cfg(cloud_cfg), work, log)
+    replace_file(vhd, WAAGENT_CONF, azure_waagent_conf(waagent), work, log)
     return vhd

@@ -16,6 +16,7 @@ from images.recipe.good import build_good
 from images.recipe.key import cached_image_path, default_cache_dir
 from images.recipe.tools import Progress, check_prerequisites, locked, safe_rmtree
 from images.recipe.variants import Variant, get_variant
+from images.recipe.waagent import WAAGENT_TOOLS, derive_waagent
 
 Derive = Callable[[Variant, Path, Path, Progress, Path], Path]
 """``derive(spec, good_vhd, work_dir, say, log) -> built_vhd``."""
@@ -24,11 +25,16 @@ DERIVED: dict[str, Derive] = {
     "defective": derive_defective,
     "gen2": derive_gen2,
     "azure": derive_azure,
+    "waagent": derive_waagent,
 }
 """How each variant other than ``good`` is made from the good image; the function lives in the
 module named after the variant (the recipe hash relies on it, see :mod:`images.recipe.key`)."""
 
-EXTRA_TOOLS: dict[str, tuple[str, ...]] = {"gen2": GEN2_TOOLS, "azure": AZURE_TOOLS}
+EXTRA_TOOLS: dict[str, tuple[str, ...]] = {
+    "gen2": GEN2_TOOLS,
+    "azure": AZURE_TOOLS,
+    "waagent": WAAGENT_TOOLS,
+}
 
 
 def build_test_image(

@@ -33,6 +33,9 @@ GOOD_MODULES: tuple[str, ...] = ("tools", "aptsources", "guest_config", "good")
 """The modules (under ``images/recipe``) whose code builds the good image, which every variant
 starts from."""
 
+DERIVED_FROM: dict[str, tuple[str, ...]] = {"waagent": ("azure",)}
+"""Variants derived from another derived variant: the modules of that one shape their bytes too."""
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -49,7 +52,7 @@ def default_cache_dir() -> Path:
 def recipe_modules(variant: str = "good") -> tuple[Path, ...]:
     """The source files whose code shapes the bytes of ``variant``."""
     name = get_variant(variant).name
-    names = GOOD_MODULES if name == "good" else (*GOOD_MODULES, name)
+    names = GOOD_MODULES if name == "good" else (*GOOD_MODULES, *DERIVED_FROM.get(name, ()), name)
     return tuple(_PACKAGE_DIR / f"{module}.py" for module in names)
 
 

@@ -49,6 +49,12 @@ VARIANTS: dict[str, Variant] = {
         "the Azure datasource, waagent for extensions (boot with --provision azure)",
         expected_failures=frozenset(),
     ),
+    "waagent": Variant(
+        name="waagent",
+        description="the azure image with waagent as its only provisioning agent (cloud-init "
+        "switched off): waagent reads the media and reports Ready (boot with --provision azure)",
+        expected_failures=frozenset(),
+    ),
     "gen2": Variant(
         name="gen2",
         description="the good image as a Generation 2 disk: GPT, EFI system partition, "

@@ -63,6 +63,8 @@ class QemuRun:
     extra_paths: list[Path] = field(default_factory=list)
     emulator: Emulator | None = None
     """The Azure provisioning emulator of a ``--provision azure`` boot (stopped after QEMU)."""
+    keeper: subprocess.Popen[bytes] | None = None
+    """A kept VM's emulator keeper (:mod:`harness.azure_emulator.keeper`), stopped on teardown."""
 
     @property
     def directory(self) -> Path:
@@ -94,6 +96,14 @@ class QemuRun:
         for watcher in (self.watcher, self.firmware):
             if watcher is not None:
                 watcher.stop()
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None and keeper.poll() is None:
+            keeper.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                keeper.wait(5)
+            if keeper.poll() is None:
+                keeper.kill()
+                keeper.wait(5)
         if self.emulator is not None:
             self.emulator.stop()
         if self.serial_log_to is not None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.accel import OVMF_CODE, OVMF_VARS, QEMU, Accel, choose_accel
+from harness.azure_emulator import keeper
 from harness.errors import InfraError, InputError, Interrupted
 from harness.keys import generate_keypair
 from harness.platforms.base import (
@@ -40,7 +41,7 @@ from harness.platforms.options import PlatformOptions, expect_options
 from harness.platforms.qemu.cmdline import RunFiles, generation, overlay_argv, qemu_argv
 from harness.platforms.qemu.machine import QemuMachine, QemuRun
 from harness.platforms.qemu.options import QemuOptions
-from harness.platforms.qemu.provision import AzureProvisioning
+from harness.platforms.qemu.provision import AzureProvisioning, check_nocloud
 from harness.platforms.qemu.serial import SerialWatcher, fatal_reason
 from harness.seed import SEED_USER, build_seed_iso
 from harness.ssh import NOTE_EPHEMERAL, wait_for_ssh
@@ -170,7 +171,7 @@ def _boot(
         )
     azure: AzureProvisioning | None = None
     if options.provision == "azure":
-        azure = AzureProvisioning.start(files.directory)
+        azure = AzureProvisioning.start(files.directory, accel.timeout_scale)
         run.emulator = azure.emulator  # stopped by the run's teardown, on every exit path
         keys, user = azure.keys, azure.user
     else:
@@ -198,6 +199,8 @@ def _boot(
         check_alive(run, context.cancel)
         if azure is not None:
             azure.check(run)  # the guest gave up provisioning: fail now, not at the timeout
+        else:
+            check_nocloud(run)  # the image ignores the seed: no way in, say so now
 
     _pause("waiting-for-ssh", context.notify)
     try:
@@ -213,12 +216,17 @@ def _boot(
         raise
     except InfraError as exc:  # timed out: say so with what the console showed
         tail = run.watcher.tail() if run.watcher else []
-        message = azure.timeout_message(run, str(exc)) if azure else str(exc)
-        raise BootError(message, tail) from None
+        if azure is not None:  # provisioning's verdict, with what the emulator saw
+            raise azure.timed_out(run, str(exc), tail) from None
+        raise BootError(str(exc), tail) from None
     ready = time.monotonic() - run.started
     first_key = session.host_key_fingerprint
     qemu_pid = run.process.pid if run.process else 0
     stop_hint = f"kill {qemu_pid}; rm -rf {shlex.quote(str(files.directory))}"
+    if azure is not None and context.keep:
+        # the guest's network runs through the emulator: it must outlive this process
+        run.keeper = keeper.spawn(azure.emulator, qemu_pid)
+        stop_hint += f" (the Azure emulator, pid {run.keeper.pid}, stops when QEMU exits)"
     facts = {
         "platform": QemuPlatform.name,
         "accel": accel.name,
