@@ -48,18 +48,12 @@ from checks.policy import Policy
 from checks.registry import CHECKS, select_checks
 from checks.waivers import WaiverEntry
 from harness import __version__
+from harness.azure_emulator.server import REQUEST_LOG
 from harness.collect import Collection, collect
 from harness.errors import USER_ERRORS, ExitCode, InfraError, Interrupted
 from harness.events import EventSink, Phase, PhaseEvent, ignore_events
 from harness.platforms import BootContext, Machine, Platform, PlatformOptions, get_platform
-from harness.platforms.qemu.provision import (
-    FAIL_FAST_NOTE,
-    FALLBACK_NOTE,
-    REQUEST_LOG,
-    ProvisioningFailed,
-    machine_provisioning,
-    nocloud_fallback,
-)
+from harness.platforms.base import ProvisioningFailed
 from harness.policy import load_policy
 from harness.probe_runner import ScriptSession
 from harness.rundir import RunDir
@@ -359,13 +353,16 @@ class _Boot:
         return None
 
 
+FAIL_FAST_NOTE = "provisioning failed; --fail-fast: no re-boot, the other checks did not run"
+
+
 def _after_provisioning_failure(boot: _Boot, failure: ProvisioningFailed) -> None:
     """Azure provisioning failed: record its verdict, then run the other checks on a NoCloud
     re-boot of the same image (unless ``--fail-fast``). No way in at all is an infrastructure
     error on top of the provisioning failure."""
     ctx, report = boot.ctx, boot.report
-    fallback = None if ctx.options.fail_fast else nocloud_fallback(ctx.platform_options)
-    note = FAIL_FAST_NOTE if fallback is None else FALLBACK_NOTE
+    fallback = None if ctx.options.fail_fast else ctx.platform.fallback(ctx.platform_options)
+    note = FAIL_FAST_NOTE if fallback is None else fallback.note
     fact = replace(failure.fact, fallback=note)
     ctx.event(boot.shown, Phase.NOTICE, f"{failure.summary}; {note}")
     report.notes.append(note)
@@ -379,7 +376,7 @@ def _after_provisioning_failure(boot: _Boot, failure: ProvisioningFailed) -> Non
     )
     if fallback is None:
         return
-    boot.with_retries(fallback, fact)
+    boot.with_retries(fallback.options, fact)
     if report.infra_error is not None:
         report.infra_error = (
             f"no way in: Azure provisioning failed ({failure.summary}) and the NoCloud re-boot "
@@ -472,7 +469,7 @@ def _attempt(
             ctx.event(shown, Phase.CHECKS, f"{len(ctx.online.to_run)} checks")
             footprint = _footprint(machine, states.as_dict())
             if provisioning is None:
-                provisioning = machine_provisioning(machine, ctx.platform.name)
+                provisioning = machine.provisioning()
             check_phase = run_check_phase(
                 session,
                 ctx.online,

@@ -3,7 +3,7 @@
 Each state is what the real emulator recorded from the agents' own requests (health reports in
 the WireServer's XML, waagent's status upload to the HostGAPlugin), sent over HTTP to a running
 :class:`~harness.azure_emulator.server.Emulator`; the harness turns it into the
-``azure_provisioning`` fact (:func:`harness.platforms.qemu.provision.provisioning_fact`) and the
+``azure_provisioning`` fact (:func:`harness.azure_emulator.fact.provisioning_fact`) and the
 checks judge it through the same :class:`~checks.plan.CheckPlan` as a run. Also: the fact for a
 NoCloud boot and for another platform (not applicable, never a fail), and the runner's NoCloud
 fallback note.
@@ -28,24 +28,17 @@ from checks.facts.azure_provisioning import AzureProvisioning
 from checks.model import Result, Status
 from checks.plan import CheckPlan
 from checks.registry import CHECKS
+from harness.azure_emulator.fact import NOT_EMULATED, not_applicable, provisioning_fact
 from harness.azure_emulator.identity import Identity
 from harness.azure_emulator.server import Emulator
 from harness.azure_emulator.timeline import Timeline
 from harness.errors import ExitCode, InfraError
 from harness.platforms import BootContext, Machine, Platform, PlatformOptions
-from harness.platforms.qemu import QemuMachine, QemuOptions
-from harness.platforms.qemu.provision import (
-    FAIL_FAST_NOTE,
-    FALLBACK_NOTE,
-    NOT_EMULATED,
-    ProvisioningFailed,
-    machine_provisioning,
-    nocloud_fallback,
-    not_applicable,
-    provisioning_fact,
-)
-from harness.platforms.ssh import SshOptions
-from harness.runner import CertifyOptions, Selection, certify, exit_code
+from harness.platforms.base import Fallback, ProvisioningFailed
+from harness.platforms.qemu import QemuMachine, QemuOptions, QemuPlatform
+from harness.platforms.qemu.provision import FALLBACK_NOTE
+from harness.platforms.ssh import SshOptions, SshPlatform
+from harness.runner import FAIL_FAST_NOTE, CertifyOptions, Selection, certify, exit_code
 from reports.model import ImageReport
 from tests.test_azure_emulator import KEY, health_xml
 from tests.test_azure_emulator_servers import request
@@ -238,9 +231,9 @@ def test_not_applicable_boots_are_skipped_with_the_reason() -> None:
         for result in judge(fact):
             assert result.status is Status.SKIPPED
             assert result.message.startswith("not applicable: ") and fact.reason in result.message
-    nocloud = machine_provisioning(QemuMachine(host="127.0.0.1", port=22, user="vmcert"), "qemu")
+    nocloud = QemuMachine(host="127.0.0.1", port=22, user="vmcert").provisioning()
     assert not nocloud.applicable and "--provision nocloud" in nocloud.reason
-    other = machine_provisioning(Machine(host="192.0.2.1", port=22, user="u"), "ssh")
+    other = Machine(host="192.0.2.1", port=22, user="u", facts={"platform": "ssh"}).provisioning()
     assert not other.applicable and "ssh platform" in other.reason
 
 
@@ -257,9 +250,11 @@ def test_fallback_is_named_in_the_failing_verdict(emulator: Emulator) -> None:
     provisioning, _ = judge(noted)
     assert provisioning.status is Status.FAIL
     assert FALLBACK_NOTE in provisioning.message and FALLBACK_NOTE in provisioning.evidence
-    assert nocloud_fallback(QemuOptions(provision="azure")) == QemuOptions(provision="nocloud")
-    assert nocloud_fallback(QemuOptions(provision="nocloud")) is None
-    assert nocloud_fallback(SshOptions()) is None
+    qemu = QemuPlatform()
+    expected = Fallback(QemuOptions(provision="nocloud"), FALLBACK_NOTE)
+    assert qemu.fallback(QemuOptions(provision="azure")) == expected
+    assert qemu.fallback(QemuOptions(provision="nocloud")) is None
+    assert SshPlatform().fallback(SshOptions()) is None  # no other way in: the default
 
 
 # -- the runner: the provisioning failure is a verdict, then NoCloud or --fail-fast ---------------
@@ -271,6 +266,10 @@ class AzureFailsThenNothing(Platform):
 
     name = "test-azure-fails"
     options_type = QemuOptions
+
+    def fallback(self, options: PlatformOptions) -> Fallback | None:
+        return QemuPlatform().fallback(options)  # NoCloud after Azure, as the qemu platform does
+
     boots: ClassVar[list[str]] = []
 
     def boot(self, candidate: Any, options: PlatformOptions, context: BootContext) -> Machine:

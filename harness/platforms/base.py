@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from checks.facts.azure_provisioning import AzureProvisioning
 from harness.errors import InfraError, InputError
 from harness.platforms.machine import (
     DEFAULT_SETTLE_TIMEOUT,
@@ -52,6 +53,25 @@ class BootError(InfraError):
             body = "\n".join(f"  | {line}" for line in self.serial_tail)
             message += f"\nlast {len(self.serial_tail)} serial console lines:\n{body}"
         super().__init__(message)
+
+
+class ProvisioningFailed(BootError):
+    """The image's own provisioning failed (its agent never made the platform's user or never
+    reported Ready): a verdict on the image (``azure_provisioning`` fails), not an
+    infrastructure error to retry. :attr:`fact` is what the platform saw."""
+
+    def __init__(self, summary: str, serial_tail: list[str], fact: AzureProvisioning) -> None:
+        super().__init__(summary, serial_tail)
+        self.fact = fact
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Another way to boot the same image after its provisioning failed, so that every other
+    check still gets a verdict; :attr:`note` says so in the reports."""
+
+    options: PlatformOptions
+    note: str
 
 
 class Bootable(Protocol):
@@ -144,6 +164,11 @@ class Platform(ABC):
         """Boot ``candidate`` (None: a platform that needs no image) and return a machine that
         answers SSH; on failure leave nothing behind. ``options`` is an ``options_type``."""
 
+    def fallback(self, options: PlatformOptions) -> Fallback | None:
+        """How to boot again when the image's provisioning under ``options`` failed (raised as
+        :class:`ProvisioningFailed`); ``None``: there is no other way in (the default)."""
+        return None
+
     def describe(self, options: PlatformOptions) -> str:
         """The machine ``options`` name, for reports of a run that has no image (e.g. the host
         an existing-host platform logs in to); by default the platform's name."""
@@ -184,9 +209,11 @@ __all__ = [
     "BootError",
     "Bootable",
     "DiskFile",
+    "Fallback",
     "Footprint",
     "Machine",
     "Platform",
+    "ProvisioningFailed",
     "SettleState",
     "signals_deferred",
 ]

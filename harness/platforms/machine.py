@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from checks.facts.azure_provisioning import AzureProvisioning
 from harness.ssh import SshSession
 
 DEFAULT_SETTLE_TIMEOUT = 120.0
@@ -161,6 +162,16 @@ class Machine:
         self.facts["system_state"] = settled.system
         self._settled = settled
         return settled
+
+    def provisioning(self) -> AzureProvisioning:
+        """What the platform saw of the image's own provisioning, for the ``provisioning``
+        checks; by default nothing (only a platform that plays Azure's part can judge it)."""
+        platform = self.facts.get("platform") or "this"
+        return AzureProvisioning(
+            applicable=False,
+            reason=f"the {platform} platform does not emulate Azure's provisioning (only qemu "
+            "with --provision azure does)",
+        )
 
     def access_hint(self) -> str:
         """A shell command line that reaches this machine."""

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from checks.facts.azure_provisioning import AzureProvisioning
+from harness.azure_emulator.fact import NOT_EMULATED, logged_in_fact, not_applicable
 from harness.azure_emulator.server import Emulator
 from harness.azure_emulator.timeline import ProvisioningState
 from harness.errors import InfraError
@@ -139,6 +141,23 @@ class QemuMachine(Machine):
         if self.run is None or self.run.emulator is None:
             return None
         return self.run.emulator.state(origin=self.run.started)
+
+    def provisioning(self) -> AzureProvisioning:
+        """The emulator's record of a ``--provision azure`` boot (see
+        :func:`harness.azure_emulator.fact.logged_in_fact`); not applicable under NoCloud."""
+        run = self.run
+        if run is None or run.emulator is None:
+            return not_applicable(NOT_EMULATED)
+        log = run.emulator.request_log_path
+        if run.serial_log_to is not None:  # where the teardown keeps it
+            log = run.serial_log_to.with_name(log.name)
+        return logged_in_fact(
+            run.emulator,
+            run.started,
+            user=self.user,
+            timeout_scale=self.timeout_scale,
+            request_log=log,
+        )
 
     def serial_events(self) -> list[tuple[float, str]]:
         """Serial lines with host-clock seconds since QEMU was started."""

@@ -34,6 +34,7 @@ from harness.platforms.base import (
     Bootable,
     BootContext,
     BootError,
+    Fallback,
     Footprint,
     Platform,
 )
@@ -41,7 +42,7 @@ from harness.platforms.options import PlatformOptions, expect_options
 from harness.platforms.qemu.cmdline import RunFiles, generation, overlay_argv, qemu_argv
 from harness.platforms.qemu.machine import QemuMachine, QemuRun
 from harness.platforms.qemu.options import QemuOptions
-from harness.platforms.qemu.provision import AzureProvisioning, check_nocloud
+from harness.platforms.qemu.provision import AzureProvisioning, check_nocloud, nocloud_fallback
 from harness.platforms.qemu.serial import SerialWatcher, fatal_reason
 from harness.seed import SEED_USER, build_seed_iso
 from harness.ssh import NOTE_EPHEMERAL, wait_for_ssh
@@ -116,6 +117,10 @@ class QemuPlatform(Platform):
 
     name = "qemu"
     options_type = QemuOptions
+
+    def fallback(self, options: PlatformOptions) -> Fallback | None:
+        """After a failed ``--provision azure``: the same image with NoCloud."""
+        return nocloud_fallback(expect_options(options, QemuOptions, self.name))
 
     def boot(
         self, candidate: Bootable | None, options: PlatformOptions, context: BootContext

@@ -22,14 +22,13 @@ from harness.azure_emulator.diagnosis import (
     gave_up,
     timeline_lines,
 )
+from harness.azure_emulator.fact import provisioning_fact
 from harness.azure_emulator.identity import Identity
-from harness.azure_emulator.server import REQUEST_LOG, Emulator, QemuArguments
-from harness.azure_emulator.timeline import Agent, ProvisioningState
+from harness.azure_emulator.server import Emulator, QemuArguments
+from harness.azure_emulator.timeline import ProvisioningState
 from harness.keys import KeyPair, generate_keypair
-from harness.platforms.base import BootError
-from harness.platforms.machine import Machine
-from harness.platforms.options import PlatformOptions
-from harness.platforms.qemu.machine import QemuMachine, QemuRun
+from harness.platforms.base import BootError, Fallback, ProvisioningFailed
+from harness.platforms.qemu.machine import QemuRun
 from harness.platforms.qemu.options import QemuOptions
 
 PROVISION_CHOICES = ("azure", "nocloud")
@@ -41,109 +40,6 @@ AZURE_FOOTPRINT = (
     "host name {hostname}; the provisioning CD ejected by the agent",
     "the guest writes only to a throwaway overlay",
 )
-
-
-NOT_EMULATED = (
-    "the machine was provisioned with NoCloud (--provision nocloud), not through Azure's "
-    "contract; boot with --provision azure to judge it"
-)
-SETTLE_WAIT = 30.0
-"""Seconds (× the platform's slow-down) the check phase waits for a Ready or the VM agent's
-status still due from an agent that is visibly at work."""
-
-
-class ProvisioningFailed(BootError):
-    """Azure provisioning failed: a verdict on the image (``azure_provisioning`` fails), not an
-    infrastructure error to retry. :attr:`fact` is what the emulated host saw."""
-
-    def __init__(self, summary: str, serial_tail: list[str], fact: ProvisioningFact) -> None:
-        super().__init__(summary, serial_tail)
-        self.fact = fact
-
-
-def provisioning_fact(
-    state: ProvisioningState,
-    *,
-    user: str,
-    logged_in: bool,
-    timeout_scale: float,
-    request_log: Path | None = None,
-    login_error: str = "",
-) -> ProvisioningFact:
-    """The ``azure_provisioning`` fact from what the emulator saw (judged as final: the deadline
-    passed, the guest gave up, or the machine is up and settled)."""
-    diagnosis = diagnose(state, final=True)
-    status = state.last_agent_status
-    vm_status = ""
-    if status is not None:
-        upload = status.status
-        vm_status = upload.status or f"unreadable ({upload.error or 'no status'})"
-        if upload.status and not upload.ready and upload.message:
-            vm_status += f": {upload.message}"
-    ready = state.vm_agent_ready
-    reporter = ready or status
-    version = reporter.status.version if reporter is not None else None
-    return ProvisioningFact(
-        applicable=True,
-        outcome=diagnosis.outcome.value,
-        diagnosis=diagnosis.message,
-        agent=diagnosis.agent.value if diagnosis.agent else "",
-        source=diagnosis.source.value,
-        ready_at=state.ready.at if state.ready is not None else None,
-        timeline=tuple(timeline_lines(state)),
-        user=user,
-        logged_in=logged_in,
-        login_error=login_error,
-        timeout_scale=timeout_scale,
-        vm_agent_ready_at=ready.at if ready is not None else None,
-        vm_agent_status=vm_status,
-        vm_agent_version=version or "",
-        waagent_seen=any(event.agent is Agent.WAAGENT for event in state.events),
-        request_log=str(request_log) if request_log is not None else "",
-    )
-
-
-def not_applicable(reason: str) -> ProvisioningFact:
-    """The ``azure_provisioning`` fact of a boot that did not go through Azure's contract."""
-    return ProvisioningFact(applicable=False, reason=reason)
-
-
-def machine_provisioning(machine: Machine, platform: str) -> ProvisioningFact:
-    """The ``azure_provisioning`` fact of a machine the harness is logged in to (for the check
-    phase). An agent still visibly at work (no Ready yet and no failure, or waagent seen but its
-    status not yet Ready) gets :data:`SETTLE_WAIT` seconds, scaled, to finish."""
-    if not isinstance(machine, QemuMachine):
-        return not_applicable(
-            f"the {platform} platform does not emulate Azure's provisioning (only qemu with "
-            "--provision azure does)"
-        )
-    state = machine.azure_state()
-    run = machine.run
-    if state is None or run is None or run.emulator is None:
-        return not_applicable(NOT_EMULATED)
-    deadline = time.monotonic() + SETTLE_WAIT * max(machine.timeout_scale, 1.0)
-    while time.monotonic() < deadline and _still_due(state):
-        time.sleep(0.5)
-        state = run.emulator.state(origin=run.started)
-    log = run.emulator.request_log_path
-    if run.serial_log_to is not None:  # where the teardown keeps it
-        log = run.serial_log_to.with_name(log.name)
-    return provisioning_fact(
-        state,
-        user=machine.user,
-        logged_in=True,
-        timeout_scale=machine.timeout_scale,
-        request_log=log,
-    )
-
-
-def _still_due(state: ProvisioningState) -> bool:
-    if state.failure is not None:
-        return False
-    if state.ready is None:
-        return state.requests > 0
-    waagent = any(event.agent is Agent.WAAGENT for event in state.events)
-    return waagent and state.vm_agent_ready is None
 
 
 @dataclass
@@ -252,11 +148,11 @@ def check_nocloud(run: QemuRun) -> None:
         )
 
 
-def nocloud_fallback(options: PlatformOptions) -> PlatformOptions | None:
+def nocloud_fallback(options: QemuOptions) -> Fallback | None:
     """The same boot with NoCloud instead of Azure's provisioning (``None``: nothing to fall
     back from): how the remaining checks still run after Azure provisioning failed."""
-    if isinstance(options, QemuOptions) and options.provision == "azure":
-        return replace(options, provision="nocloud")
+    if options.provision == "azure":
+        return Fallback(replace(options, provision="nocloud"), FALLBACK_NOTE)
     return None
 
 
@@ -264,17 +160,11 @@ FALLBACK_NOTE = (
     "Azure provisioning failed; the other checks ran on a NoCloud re-boot of the same image "
     "(--provision nocloud)"
 )
-FAIL_FAST_NOTE = "Azure provisioning failed; --fail-fast: no NoCloud re-boot, other checks not run"
 
 __all__ = [
-    "FAIL_FAST_NOTE",
     "FALLBACK_NOTE",
     "PROVISION_CHOICES",
-    "REQUEST_LOG",
     "AzureProvisioning",
-    "ProvisioningFailed",
-    "machine_provisioning",
+    "check_nocloud",
     "nocloud_fallback",
-    "not_applicable",
-    "provisioning_fact",
 ]
