@@ -69,7 +69,8 @@ def _boot_and_collect(variant: str, machine: Any, image: Path) -> Both:
     probed = [f for f in FACTS if f.probed]
     states = machine.wait_settled()
     with machine.session() as session:
-        online = collect(session, probed).facts
+        # probe limits stretch with the machine's slow-down (TCG), as the runner's do
+        online = collect(session, probed, timeout_scale=machine.timeout_scale).facts
     footprint = _footprint(machine, states.as_dict())
     layout = offline_facts(inspect_image(image, extents=False))
     files = read_image_facts(image, probed)
