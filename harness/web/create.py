@@ -25,7 +25,7 @@ from harness.publish.errors import PublishRefused, UnknownOffer
 from harness.publish.offer import EMAIL_RE, ID_RE, parse_offer
 from harness.publish.template import OFFER_FILE, TEMPLATE, write_template
 from harness.web.context import WebContext
-from harness.web.pages import checked_form, forbidden, signin_redirect
+from harness.web.pages import signed_in_form, signin_redirect
 
 
 @dataclass(frozen=True)
@@ -186,12 +186,10 @@ def create_routes(ctx: WebContext) -> list[Route]:
         return form_page(request, None)
 
     async def new_offer(request: Request) -> Response:
-        session = ctx.session(request)
-        if session is None:
-            return signin_redirect(request)
-        form = await checked_form(ctx, request, session)
-        if form is None:
-            return forbidden(ctx, request)
+        posted = await signed_in_form(ctx, request)
+        if isinstance(posted, Response):
+            return posted
+        session, form = posted
         draft = await run_in_threadpool(check, ctx, form)
         if draft.errors:
             return form_page(request, draft, 422)

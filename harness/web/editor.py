@@ -23,7 +23,7 @@ from harness.errors import VmcertError
 from harness.publish.errors import OfferFileError, UnknownOffer
 from harness.publish.offer import FieldProblem, parse_offer, read_offer_text
 from harness.web.context import WebContext
-from harness.web.pages import checked_form, forbidden, signin_redirect
+from harness.web.pages import signed_in_form, signin_redirect
 
 TomlValue = str | int | float | bool | list["TomlValue"] | dict[str, "TomlValue"] | object
 
@@ -135,12 +135,10 @@ def editor_routes(ctx: WebContext) -> list[Route]:
         return ctx.render("editor.html", request, offer=offer, editor=view)
 
     async def edit(request: Request) -> Response:
-        session = ctx.session(request)
-        if session is None:
-            return signin_redirect(request)
-        form = await checked_form(ctx, request, session)
-        if form is None:
-            return forbidden(ctx, request)
+        posted = await signed_in_form(ctx, request)
+        if isinstance(posted, Response):
+            return posted
+        session, form = posted
         offer_id = request.path_params["offer_id"]
         text = form.get("text")
         try:

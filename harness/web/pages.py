@@ -83,6 +83,18 @@ async def checked_form(ctx: WebContext, request: Request, session: Session) -> F
     return form
 
 
+async def signed_in_form(ctx: WebContext, request: Request) -> tuple[Session, FormData] | Response:
+    """The session and its CSRF-checked form for a POST from a signed-in page; otherwise the
+    response to send instead (to sign-in, or 403)."""
+    session = ctx.session(request)
+    if session is None:
+        return signin_redirect(request)
+    form = await checked_form(ctx, request, session)
+    if form is None:
+        return forbidden(ctx, request)
+    return session, form
+
+
 def forbidden(ctx: WebContext, request: Request) -> Response:
     return ctx.render(
         "error.html",
@@ -278,12 +290,10 @@ def page_routes(ctx: WebContext) -> list[Route]:
 
     def action(kind: WebAction) -> Handler:
         async def handle(request: Request) -> Response:
-            session = ctx.session(request)
-            if session is None:
-                return signin_redirect(request)
-            form = await checked_form(ctx, request, session)
-            if form is None:
-                return forbidden(ctx, request)
+            posted = await signed_in_form(ctx, request)
+            if isinstance(posted, Response):
+                return posted
+            session, form = posted
             offer_id = request.path_params["offer_id"]
             target = f"/offers/{quote(offer_id)}"
             try:
