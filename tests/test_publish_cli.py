@@ -34,6 +34,13 @@ def vmcert(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_offer_init_refuses_a_file_name_for_its_directory(tmp_path: Path) -> None:
+    wrong = vmcert("offer", "init", str(tmp_path / "offer.toml"), data=tmp_path / "data")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert f"run: vmcert offer init {tmp_path}" in wrong.stderr
+    assert not (tmp_path / "offer.toml").exists()  # nothing half-made
+
+
 def test_publish_status_offers_history_cancel_outbox_support(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert vmcert("offer", "init", str(tmp_path / "o"), data=data).returncode == 0

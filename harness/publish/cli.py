@@ -93,8 +93,15 @@ def offer_group() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing offer.toml.")
 def offer_init_command(directory: Path, force: bool) -> None:
     """Write a commented offer.toml (and its logo) into DIRECTORY."""
+    from harness.publish.errors import OfferFileError
     from harness.publish.template import write_template
 
+    if directory.suffix == ".toml" and not directory.is_dir():
+        # `offer init offer.toml` would make a directory called offer.toml
+        raise OfferFileError(
+            f"{directory}: offer init takes the directory to write offer.toml into, not a "
+            f"file name; run: vmcert offer init {directory.parent}"
+        )
     path = write_template(directory, force=force)
     click.echo(f"wrote {path}; edit it, then: vmcert offer validate {path}")
 
