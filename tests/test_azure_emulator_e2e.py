@@ -124,26 +124,34 @@ def certify_azure(image: Path, run_dir: Path) -> ImageReport:
     return run.images[0]
 
 
-def test_azure_image_passes_provisioning_and_completes_the_suite(
-    azure_image: Path, tmp_path: Path
-) -> None:
+def assert_provisioned_and_complete(report: ImageReport, variant: str, agent: str) -> None:
+    """``agent`` provisioned the ``variant`` image from the media, both provisioning checks
+    pass, and the whole suite reached its verdicts (only the variant's planted failures)."""
     from images.recipe import VARIANTS
 
-    report = certify_azure(azure_image, tmp_path / "run")
     assert report.infra_error is None, report.infra_error
     results = {r.check_id: r for r in report.online_results}
     provisioning = results["azure_provisioning"]
     assert provisioning.status.value == "pass", provisioning.message
-    assert "cloud-init" in provisioning.actual and "provisioning media" in provisioning.actual
+    assert agent in provisioning.actual and "provisioning media" in provisioning.actual
     assert "health report: Ready" in provisioning.evidence
     vm_agent = results["azure_vm_agent_ready"]
     assert vm_agent.status.value == "pass", vm_agent.message
     # the suite completed: every online check reached a verdict, none for want of a login
     assert not [r.check_id for r in report.online_results if r.status.value == "error"]
-    assert set(report.failing_ids) == set(VARIANTS["azure"].expected_failures)
+    assert set(report.failing_ids) == set(VARIANTS[variant].expected_failures), [
+        (r.check_id, r.message) for r in report.online_results if r.check_id in report.failing_ids
+    ]
     assert Path(report.artifacts["azure_request_log"]).stat().st_size > 0
     assert report.platform_facts["provision"] == "azure"
     assert emulator_threads() == []
+
+
+def test_azure_image_passes_provisioning_and_completes_the_suite(
+    azure_image: Path, tmp_path: Path
+) -> None:
+    report = certify_azure(azure_image, tmp_path / "run")
+    assert_provisioned_and_complete(report, "azure", "cloud-init")
 
 
 def test_nocloud_only_image_fails_provisioning_and_gets_every_other_verdict(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_azure_emulator_e2e import certify_azure, emulator_threads
+from tests.test_azure_emulator_e2e import assert_provisioned_and_complete, certify_azure
 
 pytestmark = pytest.mark.e2e
 
@@ -28,20 +28,5 @@ def waagent_image() -> Path:
 def test_waagent_image_provisions_passes_both_checks_and_the_suite(
     waagent_image: Path, tmp_path: Path
 ) -> None:
-    from images.recipe import VARIANTS
-
     report = certify_azure(waagent_image, tmp_path / "run")
-    assert report.infra_error is None, report.infra_error
-    results = {r.check_id: r for r in report.online_results}
-    provisioning = results["azure_provisioning"]
-    assert provisioning.status.value == "pass", provisioning.message
-    assert "waagent" in provisioning.actual and "provisioning media" in provisioning.actual
-    assert "health report: Ready" in provisioning.evidence
-    vm_agent = results["azure_vm_agent_ready"]
-    assert vm_agent.status.value == "pass", vm_agent.message
-    assert report.platform_facts["provision"] == "azure"
-    assert not [r.check_id for r in report.online_results if r.status.value == "error"]
-    assert set(report.failing_ids) == set(VARIANTS["waagent"].expected_failures), [
-        (r.check_id, r.message) for r in report.online_results if r.check_id in report.failing_ids
-    ]
-    assert emulator_threads() == []
+    assert_provisioned_and_complete(report, "waagent", "waagent")
