@@ -358,8 +358,8 @@ FAIL_FAST_NOTE = "provisioning failed; --fail-fast: no re-boot, the other checks
 
 def _after_provisioning_failure(boot: _Boot, failure: ProvisioningFailed) -> None:
     """Azure provisioning failed: record its verdict, then run the other checks on a NoCloud
-    re-boot of the same image (unless ``--fail-fast``). No way in at all is an infrastructure
-    error on top of the provisioning failure."""
+    re-boot of the same image (unless ``--fail-fast``). No way in at all (that re-boot gives no
+    login either) makes the image an infrastructure error, exit 3, with both diagnoses."""
     ctx, report = boot.ctx, boot.report
     fallback = None if ctx.options.fail_fast else ctx.platform.fallback(ctx.platform_options)
     note = FAIL_FAST_NOTE if fallback is None else fallback.note
@@ -378,6 +378,7 @@ def _after_provisioning_failure(boot: _Boot, failure: ProvisioningFailed) -> Non
         return
     boot.with_retries(fallback.options, fact)
     if report.infra_error is not None:
+        report.no_way_in = True
         report.infra_error = (
             f"no way in: Azure provisioning failed ({failure.summary}) and the NoCloud re-boot "
             f"did not give a login either: {report.infra_error}"

@@ -70,6 +70,10 @@ class ImageReport:
     notes: list[str] = field(default_factory=list)
     """How the run went where it matters to the verdicts, shown by every reporter (for example:
     Azure provisioning failed and the other checks ran on a NoCloud re-boot)."""
+    no_way_in: bool = False
+    """Azure provisioning failed and the NoCloud re-boot gave no login either: nothing could be
+    judged on a running system, so the image's verdict is ``infra_error`` (exit 3) even though
+    ``azure_provisioning`` failed, unless a check judged from the image's files fails."""
 
     @property
     def results(self) -> list[Result]:
@@ -79,9 +83,14 @@ class ImageReport:
     @property
     def verdict(self) -> Verdict:
         """``failed`` if any result fails (waivers applied) or the input was unusable;
-        else ``infra_error`` if the online phase never completed; else ``passed_offline`` for
+        else ``infra_error`` if the online phase never completed (also when there was no way in:
+        see :attr:`no_way_in`); else ``passed_offline`` for
         an image judged from its files alone; else ``certified``."""
-        if self.input_error is not None or any(r.failed for r in self.results):
+        if self.input_error is not None:
+            return "failed"
+        if self.no_way_in:
+            return "failed" if any(r.failed for r in self.offline_results) else "infra_error"
+        if any(r.failed for r in self.results):
             return "failed"
         if self.infra_error is not None:
             return "infra_error"

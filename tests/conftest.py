@@ -54,6 +54,30 @@ def gen2_image() -> Path:
     return _build("gen2")
 
 
+@pytest.fixture(scope="session")
+def azure_image() -> Path:
+    """The good image with cloud-init restricted to the Azure datasource (Azure's own images)."""
+    return _build("azure")
+
+
+@pytest.fixture(scope="session")
+def waagent_image() -> Path:
+    """The azure image with waagent as its only provisioning agent (cloud-init switched off)."""
+    return _build("waagent")
+
+
+@pytest.fixture(scope="session")
+def nocloud_image() -> Path:
+    """The good image with cloud-init restricted to NoCloud: never provisions under Azure."""
+    return _build("nocloud")
+
+
+@pytest.fixture(scope="session")
+def noeject_image() -> Path:
+    """The waagent image without ``eject``: waagent crashes reading the media; no way in."""
+    return _build("noeject")
+
+
 def _strict_skips() -> bool:
     """In CI (``CI=true``) the machine was set up by scripts/install.sh, so a skip means a missing
     piece, and a skipped test must not pass for coverage: it fails instead."""

@@ -644,6 +644,10 @@ def test_gave_up_spots_a_guest_that_will_never_report(identity: Identity) -> Non
     )
     crashed = gave_up(quiet, crash, 60.0)
     assert crashed is not None and "waagent crashed" in crashed
+    # the exception that ended the traceback is the diagnosis
+    assert "(FileNotFoundError: [Errno 2] No such file or directory: 'eject')" in crashed
+    no_cause = gave_up(quiet, crash[:2], 60.0)
+    assert no_cause is not None and "crashed before contacting the WireServer:" in no_cause
     busy = fed_timeline(identity, (Step.GOAL_STATE, Agent.WAAGENT, None)).snapshot(0.0)
     assert gave_up(busy, crash, 60.0) is None  # a logged traceback after requests is not a crash
     ready = fed_timeline(
@@ -669,3 +673,21 @@ def test_gave_up_spots_a_guest_that_will_never_report(identity: Identity) -> Non
     assert silent is not None and "login prompt at 12 s" in silent
     assert gave_up(busy, booted, 300.0) is None  # someone asked: the other rules decide
     assert gave_up(quiet, at("Last login: Tue Dec  1"), 900.0) is None
+
+
+def test_cloud_init_silent_at_login_tells_a_guest_without_cloud_init() -> None:
+    from harness.azure_emulator.diagnosis import cloud_init_silent_at_login
+
+    def at(*lines: str) -> list[tuple[float, str]]:
+        return [(10.0 + n, line) for n, line in enumerate(lines)]
+
+    banner = "[   48.29] cloud-init[328]: Cloud-init v. 22.4.2 running 'init-local' at Tue, 01 Dec"
+    prompt = "localhost login: [   58.648129] kvm: Nested Virtualization enabled"
+    waagent = (
+        "2026-12-01T22:47:47.89Z INFO Daemon Unable to get cloud-init enabled status from systemctl"
+    )
+    assert cloud_init_silent_at_login(at(banner, prompt)) is None  # cloud-init ran first
+    assert cloud_init_silent_at_login(at("Booting", "[  3.2] systemd[1]: Started")) is None
+    # waagent mentions cloud-init; only cloud-init's own banner counts
+    assert cloud_init_silent_at_login(at("Booting", waagent, prompt)) == 12.0
+    assert cloud_init_silent_at_login(at(prompt, banner)) == 10.0

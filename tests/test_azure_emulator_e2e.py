@@ -18,6 +18,7 @@ Boots run under the shared lock: ``flock /tmp/vmcert-e2e.lock python -m pytest -
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -37,13 +38,6 @@ from harness.runner import CertifyOptions, certify
 from reports.model import ImageReport
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def azure_image() -> Path:
-    from tests.conftest import _build
-
-    return _build("azure")
 
 
 def emulator_threads() -> list[str]:
@@ -100,13 +94,13 @@ def test_azure_image_provisions_through_the_emulator(azure_image: Path, tmp_path
 
 
 def test_nocloud_only_image_fails_early_with_the_diagnosis(
-    good_image: Path, tmp_path: Path
+    nocloud_image: Path, tmp_path: Path
 ) -> None:
     options = QemuOptions(provision="azure", boot_timeout=900)
     context = BootContext(run_dir=tmp_path / "runs", notify=print)
     started = time.monotonic()
     with pytest.raises(BootError) as failure:
-        QemuPlatform().boot(DiskFile.probe(good_image), options, context)
+        QemuPlatform().boot(DiskFile.probe(nocloud_image), options, context)
     elapsed = time.monotonic() - started
     message = str(failure.value)
     assert "Azure provisioning failed" in message
@@ -155,11 +149,11 @@ def test_azure_image_passes_provisioning_and_completes_the_suite(
 
 
 def test_nocloud_only_image_fails_provisioning_and_gets_every_other_verdict(
-    good_image: Path, tmp_path: Path
+    nocloud_image: Path, tmp_path: Path
 ) -> None:
     from images.recipe import VARIANTS
 
-    report = certify_azure(good_image, tmp_path / "run")
+    report = certify_azure(nocloud_image, tmp_path / "run")
     assert report.infra_error is None, report.infra_error
     results = {r.check_id: r for r in report.online_results}
     provisioning = results["azure_provisioning"]
@@ -170,13 +164,48 @@ def test_nocloud_only_image_fails_provisioning_and_gets_every_other_verdict(
     assert report.platform_facts["provision"] == "nocloud"  # the checks ran on the re-boot
     assert results["azure_vm_agent_ready"].status.value == "skipped"
     # every other verdict, as a NoCloud certification gives it
-    assert set(report.failing_ids) == {"azure_provisioning"} | set(
-        VARIANTS["good"].expected_failures
-    )
+    assert set(report.failing_ids) == set(VARIANTS["nocloud"].expected_failures)
     assert not [r.check_id for r in report.online_results if r.status.value == "error"]
     assert len(report.online_results) > 20
     assert Path(report.artifacts["azure_request_log"]).is_file()
     assert emulator_threads() == []
+
+
+def test_agent_crash_and_no_nocloud_is_no_way_in_found_early(
+    noeject_image: Path, tmp_path: Path
+) -> None:
+    """``vmcert certify`` (the default ``--provision azure``) on an image whose only agent,
+    waagent, crashes on the missing ``eject`` before any request and whose cloud-init is switched
+    off: both ways in fail, each from the serial console (and the empty request log) well before
+    its SSH deadline, and the image is an infrastructure error (exit 3) naming both causes."""
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "harness.cli", "certify", "--timeout", "900", "--retries", "0",
+        "--run-dir", str(run_dir), "--report", "json", "--report", "junit",
+        str(noeject_image),
+    ]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 3, proc.stderr[-4000:]
+    assert "Traceback" not in proc.stderr
+    # two boots, each ended from the console: far below two 900 s SSH deadlines
+    assert elapsed < 900, elapsed
+    (image,) = json.loads((run_dir / "report.json").read_text())["images"]
+    assert image["verdict"] == "infra_error"
+    error = image["infra"]["error"]
+    assert error.startswith("no way in: Azure provisioning failed"), error
+    assert "waagent crashed before contacting the WireServer (FileNotFoundError" in error, error
+    assert "eject" in error, error
+    assert "no cloud-init stage ever started" in error, error
+    (provisioning,) = [r for r in image["results"] if r["id"] == "azure_provisioning"]
+    assert provisioning["status"] == "fail"
+    assert "waagent crashed" in provisioning["message"]
+    requests = Path(image["artifacts"]["azure_request_log"]).read_text()
+    assert '"step":"health report"' not in requests  # nothing ever reported
+    assert emulator_threads() == []
+    leftovers = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert leftovers.stdout == "", leftovers.stdout  # no QEMU, relay or keeper left
 
 
 def test_boot_cli_prints_the_timeline_and_keeps_the_emulator(

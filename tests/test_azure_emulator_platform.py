@@ -25,9 +25,9 @@ def azure_threads() -> list[str]:
 
 
 def test_provision_option_from_flags_and_config() -> None:
-    assert QemuOptions().provision == "nocloud"
-    options = platform_options("qemu", {"provision": "azure"}, Config())
-    assert isinstance(options, QemuOptions) and options.provision == "azure"
+    assert QemuOptions().provision == "azure"  # provisioned as Azure does, unless asked
+    options = platform_options("qemu", {"provision": "nocloud"}, Config())
+    assert isinstance(options, QemuOptions) and options.provision == "nocloud"
     with pytest.raises(InputError):
         platform_options("qemu", {"provision": "ec2"}, Config())
 

@@ -293,7 +293,9 @@ def vhd(tmp_path: Path) -> Path:
     return path
 
 
-def certify_failing(vhd: Path, run_dir: Path, *, fail_fast: bool) -> ImageReport:
+def certify_failing(
+    vhd: Path, run_dir: Path, *, fail_fast: bool, exit_expected: ExitCode
+) -> ImageReport:
     AzureFailsThenNothing.boots = []
     checks = Selection(
         offline=[], online=[CHECKS.get("azure_provisioning"), CHECKS.get("azure_vm_agent_ready")]
@@ -305,12 +307,13 @@ def certify_failing(vhd: Path, run_dir: Path, *, fail_fast: bool) -> ImageReport
         fail_fast=fail_fast,
     )
     run, _ = certify([vhd], options, platform=AzureFailsThenNothing(), checks=checks)
-    assert exit_code(run) is ExitCode.FAILED  # the provisioning verdict, never hidden
+    assert exit_code(run) is exit_expected
     return run.images[0]
 
 
 def test_fail_fast_stops_after_the_provisioning_failure(vhd: Path, tmp_path: Path) -> None:
-    image = certify_failing(vhd, tmp_path / "run", fail_fast=True)
+    # the provisioning verdict, never hidden behind an infrastructure error
+    image = certify_failing(vhd, tmp_path / "run", fail_fast=True, exit_expected=ExitCode.FAILED)
     assert AzureFailsThenNothing.boots == ["azure"]  # no re-boot
     assert image.verdict == "failed" and image.failing_ids == ["azure_provisioning"]
     assert image.infra_error is None and image.infra_attempts == []  # a verdict, not infra
@@ -321,10 +324,13 @@ def test_fail_fast_stops_after_the_provisioning_failure(vhd: Path, tmp_path: Pat
     assert FAIL_FAST_NOTE in json.dumps(document["images"][0]["results"])
 
 
-def test_no_way_in_keeps_the_verdict_and_names_both_failures(vhd: Path, tmp_path: Path) -> None:
-    image = certify_failing(vhd, tmp_path / "run", fail_fast=False)
+def test_no_way_in_is_an_infrastructure_error_that_names_both_failures(
+    vhd: Path, tmp_path: Path
+) -> None:
+    image = certify_failing(vhd, tmp_path / "run", fail_fast=False, exit_expected=ExitCode.INFRA)
     assert AzureFailsThenNothing.boots == ["azure", "nocloud"]
-    assert image.failing_ids == ["azure_provisioning"]
+    assert image.no_way_in and image.verdict == "infra_error"
+    assert image.failing_ids == ["azure_provisioning"]  # still recorded, with its diagnosis
     assert FALLBACK_NOTE in image.online_results[0].message
     error = image.infra_error or ""
     assert error.startswith("no way in: Azure provisioning failed (Azure provisioning failed: no")
@@ -332,6 +338,24 @@ def test_no_way_in_keeps_the_verdict_and_names_both_failures(vhd: Path, tmp_path
     assert [a.attempt for a in image.infra_attempts] == [2]  # the NoCloud boot, numbered after
     page = (tmp_path / "run" / "report.html").read_text()
     assert "no way in" in page and "NoCloud re-boot" in page
+
+
+def test_no_way_in_is_a_failure_when_the_image_files_already_fail_a_check() -> None:
+    """What the image's files show is judged without a login: its failure stays the verdict."""
+
+    def result(check_id: str, status: Status) -> Result:
+        return Result(check_id, check_id, "disk", status, "a", "r", "m")
+
+    image = ImageReport(
+        path="x.vhd",
+        no_way_in=True,
+        infra_error="no way in: ...",
+        offline_results=[result("vhd_size_rules", Status.PASS)],
+        online_results=[result("azure_provisioning", Status.FAIL)],
+    )
+    assert image.verdict == "infra_error"
+    image.offline_results.append(result("partition_table_valid", Status.FAIL))
+    assert image.verdict == "failed"
 
 
 def test_every_failing_form_carries_the_fallback_note(emulator: Emulator) -> None:

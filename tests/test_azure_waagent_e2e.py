@@ -18,13 +18,6 @@ from tests.test_azure_emulator_e2e import assert_provisioned_and_complete, certi
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def waagent_image() -> Path:
-    from tests.conftest import _build
-
-    return _build("waagent")
-
-
 def test_waagent_image_provisions_passes_both_checks_and_the_suite(
     waagent_image: Path, tmp_path: Path
 ) -> None:

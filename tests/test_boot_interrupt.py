@@ -103,12 +103,9 @@ def _vmcert_temp_dirs() -> set[str]:
 
 
 @pytest.mark.e2e
-def test_sigint_during_azure_provisioning(tmp_path: Path) -> None:
+def test_sigint_during_azure_provisioning(azure_image: Path, tmp_path: Path) -> None:
     """Interrupted while the guest provisions from the emulated Azure media: QEMU, the emulator's
     servers and relays, its sockets and the provisioning media are all gone."""
-    from tests.conftest import _build
-
-    azure_image = _build("azure")
     before = _vmcert_temp_dirs()
     run_dir = tmp_path / "run"
     code, err = _interrupt_at(

@@ -14,7 +14,8 @@ def test_commands_sudo_and_facts(good_vm: Machine) -> None:
     with good_vm.session() as session:
         uname = session.run("uname -sr")
         assert uname.ok and uname.stdout_text.startswith("Linux 6.1.")
-        assert session.run("id -un").stdout_text.strip() == "vmcert"
+        # provisioned as Azure does (the default): the user ovf-env.xml named
+        assert session.run("id -un").stdout_text.strip() == "azureuser"
         assert session.run("id -u", sudo=True).stdout_text.strip() == "0"
         # /sbin tools work without sudo (Debian leaves /sbin out of a user's PATH)
         assert session.run("command -v modinfo").ok
@@ -23,7 +24,10 @@ def test_commands_sudo_and_facts(good_vm: Machine) -> None:
     assert facts["accel"] in ("kvm", "tcg")
     assert facts["generation"] == "1" and facts["firmware"] == "SeaBIOS"
     assert facts["image_format"] == "vpc"  # a fixed VHD, not probed as raw
-    assert "vmcert" in facts["harness_footprint"]
+    assert (
+        "user azureuser created by the image's own provisioning agent" in facts["harness_footprint"]
+    )
+    assert facts["provision"] == "azure"
     assert float(facts["qemu_start_to_ssh_s"]) > 0
 
 

@@ -175,7 +175,7 @@ def test_waagent_image_switches_cloud_init_off(request: pytest.FixtureRequest) -
 
 def test_unknown_variant_is_a_usage_error() -> None:
     with pytest.raises(
-        ImageInputError, match="known variants: azure, defective, gen2, good, waagent"
+        ImageInputError, match="known variants: azure, defective, gen2, good, nocloud, noeject, waagent"
     ):
         build_test_image("nope")
 
@@ -541,3 +541,25 @@ def test_killed_build_leaves_no_image_and_no_mount(tmp_path: Path, good_image: P
     # The next build succeeds and sweeps the dead builder's temporary directory.
     assert build_test_image("defective", cache_dir=cache) == target
     assert target.is_file() and not list(target.parent.glob(".build-*"))
+
+
+@needs_root
+def test_datasources_of_the_good_azure_and_nocloud_images() -> None:
+    """The good image offers both ways in (ds-identify picks the one the boot presents); the
+    azure and nocloud variants keep one each; noeject is waagent without ``eject``."""
+    from images.fs import open_filesystems
+
+    def datasources(variant: str) -> list[str]:
+        with open_filesystems(build_test_image(variant)) as files:
+            text = files.read_text("/etc/cloud/cloud.cfg.d/90-vmcert.cfg")
+        return [line for line in text.splitlines() if line.startswith("datasource_list:")]
+
+    assert datasources("good") == ["datasource_list: [NoCloud, Azure, None]"]
+    assert datasources("azure") == ["datasource_list: [ Azure ]"]
+    assert datasources("nocloud") == ["datasource_list: [ NoCloud, None ]"]
+    with open_filesystems(build_test_image("good")) as files:
+        conf = files.read_text("/etc/waagent.conf").splitlines()
+        assert "Provisioning.SshHostKeyPairType=ed25519" in conf  # cloud-init makes no RSA key
+    with open_filesystems(build_test_image("noeject")) as files:
+        assert not files.exists("/usr/bin/eject")
+        assert files.exists("/etc/cloud/cloud-init.disabled")

@@ -150,6 +150,10 @@ def timeline_lines(state: ProvisioningState) -> list[str]:
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at .*Datasource (\S+)")
 _WAAGENT_FRAME = re.compile(r'File "[^"]*azurelinuxagent/')
 _LOGIN_PROMPT = re.compile(r"^(?!Last )\S+ login:(?: |$)")
+_CLOUD_INIT_BANNER = re.compile(r"Cloud-init v\. \S+ running ")
+_EXCEPTION_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)\b(?::.*)?)$")
+EXCEPTION_LOOKAHEAD = 40
+"""Console lines after a waagent frame searched for the exception that ended the traceback."""
 QUIET_AFTER_LOGIN = 180.0
 """Seconds without any request after the console's login prompt that mean nobody will ask."""
 
@@ -180,7 +184,8 @@ def gave_up(
         return diagnose(state, final=True).message
     reported = bool(state.health)
     login_at: float | None = None
-    for at, line in serial:
+    lines = list(serial)
+    for index, (at, line) in enumerate(lines):
         if login_at is None and _LOGIN_PROMPT.search(line):
             login_at = at
         done = _CLOUD_INIT_DONE.search(line)
@@ -191,9 +196,11 @@ def gave_up(
                 "the Azure datasource (datasource_list), so Azure provisioning never starts"
             )
         if _WAAGENT_FRAME.search(line) and state.requests == 0:
+            ending = _exception_after(lines[index + 1 : index + 1 + EXCEPTION_LOOKAHEAD])
+            cause = f" ({ending})" if ending else ""
             return (
-                "waagent crashed (a Python traceback on the serial console) before contacting "
-                "the WireServer: see the serial log for the exception"
+                f"waagent crashed before contacting the WireServer{cause}: a Python traceback "
+                "on the serial console, see the serial log"
             )
     if login_at is not None and state.requests == 0 and now - login_at > quiet_after_login:
         return (
@@ -202,6 +209,27 @@ def gave_up(
             "from Azure (cloud-init disabled or without the Azure datasource, waagent waiting "
             "for cloud-init or not running)"
         )
+    return None
+
+
+def _exception_after(lines: Iterable[tuple[float, str]]) -> str | None:
+    """The first ``SomeError: message`` line (bounded) among ``lines``: a traceback's cause."""
+    for _, line in lines:
+        found = _EXCEPTION_LINE.search(line.strip())
+        if found:
+            return found.group(1)[:200]
+    return None
+
+
+def cloud_init_silent_at_login(serial: Iterable[tuple[float, str]]) -> float | None:
+    """The time of the console's login prompt when no cloud-init stage started before it (its
+    banner, "Cloud-init v. … running 'init-local'", precedes the prompt whenever cloud-init is
+    enabled: its units order themselves before user sessions), else ``None``."""
+    for at, line in serial:
+        if _CLOUD_INIT_BANNER.search(line):
+            return None
+        if _LOGIN_PROMPT.search(line):
+            return at
     return None
 
 

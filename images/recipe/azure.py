@@ -2,9 +2,8 @@
 
 cloud-init is restricted to the Azure datasource (``datasource_list: [ Azure ]``), so the image
 provisions only from Azure's media/IMDS and reports Ready to the WireServer; waagent stays for
-extensions (``Provisioning.Agent=cloud-init``, as in the good image) and waits for the ed25519
-host key cloud-init makes (its default would wait up to 30 minutes for an RSA key the image
-never generates). Booted with ``--provision azure``; with a NoCloud seed it does not provision.
+extensions (``Provisioning.Agent=cloud-init`` and the ed25519 host key, as in the good image).
+Booted with ``--provision azure`` (the default); with a NoCloud seed it does not provision.
 
 Edited with debugfs on a sparse copy (no mount), like the gen2 variant reads the good image.
 """
@@ -12,6 +11,7 @@ Edited with debugfs on a sparse copy (no mount), like the gen2 variant reads the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from images.errors import ImageBuildError
@@ -42,32 +42,42 @@ def replace_file(
     )
 
 
-def azure_cloud_cfg(good: str) -> str:
-    """The good image's cloud-init settings with only the Azure datasource."""
-    text, count = re.subn(r"(?m)^datasource_list:.*$", "datasource_list: [ Azure ]", good)
+GOOD_HEADER = (
+    "# vmcert test image: Azure's provisioning (media, IMDS) or a NoCloud seed (the cidata disk);\n"
+    "# ds-identify picks the one the boot offers. networkd does DHCP."
+)
+
+
+def restrict_datasources(good: str, datasources: str, header: str) -> str:
+    """The good image's cloud-init settings with ``datasource_list: [ datasources ]``."""
+    text, count = re.subn(r"(?m)^datasource_list:.*$", f"datasource_list: [ {datasources} ]", good)
     if count != 1:
         raise ImageBuildError(f"test image build: no datasource_list line in {CLOUD_CFG}")
-    return text.replace(
-        "# vmcert test image: NoCloud seed (the cidata disk) or nothing",
-        "# vmcert azure test image: Azure's provisioning media and IMDS only",
+    return text.replace(GOOD_HEADER, header)
+
+
+def azure_cloud_cfg(good: str) -> str:
+    """The good image's cloud-init settings with only the Azure datasource."""
+    return restrict_datasources(
+        good,
+        "Azure",
+        "# vmcert azure test image: Azure's provisioning media and IMDS only; networkd does DHCP.",
     )
 
 
-def azure_waagent_conf(good: str) -> str:
-    """waagent waits for the ed25519 host key cloud-init generates."""
-    key = "Provisioning.SshHostKeyPairType"
-    text, count = re.subn(rf"(?m)^#?\s*{re.escape(key)}=.*$", f"{key}=ed25519", good)
-    return text if count else text + f"{key}=ed25519\n"
-
-
-def derive_azure(spec: Variant, good: Path, work: Path, say: Progress, log: Path) -> Path:
-    """Copy the good VHD (sparse) and switch it to Azure provisioning."""
-    say(f"{spec.name}: copying the good image; cloud-init restricted to the Azure datasource")
+def with_cloud_cfg(
+    spec: Variant, good: Path, work: Path, say: Progress, log: Path, edit: Callable[[str], str]
+) -> Path:
+    """A sparse copy of the good VHD whose cloud-init settings are ``edit(good settings)``."""
     vhd = work / "disk.vhd"
     run(["cp", "--sparse=always", str(good), str(vhd)], "copying the good image")
     target = f"{vhd}?offset={PARTITION_OFFSET}"
     cloud_cfg = run(["debugfs", "-R", f"cat {CLOUD_CFG}", target], f"reading {CLOUD_CFG}", log)
-    waagent = run(["debugfs", "-R", f"cat {WAAGENT_CONF}", target], f"reading {WAAGENT_CONF}", log)
-    replace_file(vhd, CLOUD_CFG, azure_cloud_cfg(cloud_cfg), work, log)
-    replace_file(vhd, WAAGENT_CONF, azure_waagent_conf(waagent), work, log)
+    replace_file(vhd, CLOUD_CFG, edit(cloud_cfg), work, log)
     return vhd
+
+
+def derive_azure(spec: Variant, good: Path, work: Path, say: Progress, log: Path) -> Path:
+    """Copy the good VHD (sparse) and restrict cloud-init to Azure's provisioning."""
+    say(f"{spec.name}: copying the good image; cloud-init restricted to the Azure datasource")
+    return with_cloud_cfg(spec, good, work, say, log, azure_cloud_cfg)

@@ -14,6 +14,8 @@ from images.recipe.defective import derive_defective
 from images.recipe.gen2 import GEN2_TOOLS, derive_gen2
 from images.recipe.good import build_good
 from images.recipe.key import cached_image_path, default_cache_dir
+from images.recipe.nocloud import derive_nocloud
+from images.recipe.noeject import NOEJECT_TOOLS, derive_noeject
 from images.recipe.tools import Progress, check_prerequisites, locked, safe_rmtree
 from images.recipe.variants import Variant, get_variant
 from images.recipe.waagent import WAAGENT_TOOLS, derive_waagent
@@ -26,6 +28,8 @@ DERIVED: dict[str, Derive] = {
     "gen2": derive_gen2,
     "azure": derive_azure,
     "waagent": derive_waagent,
+    "nocloud": derive_nocloud,
+    "noeject": derive_noeject,
 }
 """How each variant other than ``good`` is made from the good image; the function lives in the
 module named after the variant (the recipe hash relies on it, see :mod:`images.recipe.key`)."""
@@ -34,6 +38,8 @@ EXTRA_TOOLS: dict[str, tuple[str, ...]] = {
     "gen2": GEN2_TOOLS,
     "azure": AZURE_TOOLS,
     "waagent": WAAGENT_TOOLS,
+    "nocloud": AZURE_TOOLS,
+    "noeject": NOEJECT_TOOLS,
 }
 
 

@@ -91,15 +91,16 @@ Type=ether
 DHCP=yes
 """
 
-_CLOUD_CFG = """# vmcert test image: NoCloud seed (the cidata disk) or nothing; networkd does DHCP.
-datasource_list: [NoCloud, None]
+_CLOUD_CFG = """# vmcert test image: Azure's provisioning (media, IMDS) or a NoCloud seed (the cidata disk);
+# ds-identify picks the one the boot offers. networkd does DHCP.
+datasource_list: [NoCloud, Azure, None]
 network: {config: disabled}
 locale: C.UTF-8
 manage_etc_hosts: true
 apt:
   preserve_sources_list: true
 ssh_genkeytypes: [ed25519, ecdsa]
-"""
+"""  # noqa: E501 (the guest's file: its first line is long)
 
 _FSTAB = (
     "# <file system> <mount point> <type> <options> <dump> <pass>\n"
@@ -174,11 +175,14 @@ def configure(rootfs: Path, sources: list[AptSource], root_uuid: str, log: Path)
     sshd.write_text(text)
 
     # waagent: cloud-init provisions; the resource disk is left to cloud-init; AutoUpdate back to
-    # the agent's default (Debian's file says "=n", which the certification test flags).
+    # the agent's default (Debian's file says "=n", which the certification test flags). waagent
+    # waits for the host key type it is told (default rsa, which cloud-init is not asked for:
+    # up to 30 minutes).
     conf = etc / "waagent.conf"
     text = conf.read_text()
     for key, value in (
         ("Provisioning.Agent", "cloud-init"),
+        ("Provisioning.SshHostKeyPairType", "ed25519"),
         ("ResourceDisk.Format", "n"),
         ("ResourceDisk.EnableSwap", "n"),
     ):

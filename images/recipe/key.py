@@ -33,7 +33,11 @@ GOOD_MODULES: tuple[str, ...] = ("tools", "aptsources", "guest_config", "good")
 """The modules (under ``images/recipe``) whose code builds the good image, which every variant
 starts from."""
 
-DERIVED_FROM: dict[str, tuple[str, ...]] = {"waagent": ("azure",)}
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "waagent": ("azure",),
+    "nocloud": ("azure",),
+    "noeject": ("azure", "waagent"),
+}
 """Variants derived from another derived variant: the modules of that one shape their bytes too."""
 
 _PACKAGE_DIR = Path(__file__).resolve().parent

@@ -35,7 +35,8 @@ DEFECTIVE_FAILURES = frozenset(
 VARIANTS: dict[str, Variant] = {
     "good": Variant(
         name="good",
-        description="Debian 12 cloud image prepared to pass every applicable Linux check",
+        description="Debian 12 cloud image prepared to pass every applicable Linux check; "
+        "provisions from Azure's media or a NoCloud seed",
         expected_failures=frozenset(),
     ),
     "defective": Variant(
@@ -46,14 +47,26 @@ VARIANTS: dict[str, Variant] = {
     "azure": Variant(
         name="azure",
         description="the good image prepared as Azure's Debian images are: cloud-init with only "
-        "the Azure datasource, waagent for extensions (boot with --provision azure)",
+        "the Azure datasource, waagent for extensions",
         expected_failures=frozenset(),
     ),
     "waagent": Variant(
         name="waagent",
         description="the azure image with waagent as its only provisioning agent (cloud-init "
-        "switched off): waagent reads the media and reports Ready (boot with --provision azure)",
+        "switched off): waagent reads the media and reports Ready",
         expected_failures=frozenset(),
+    ),
+    "nocloud": Variant(
+        name="nocloud",
+        description="the good image with cloud-init restricted to NoCloud: never provisions "
+        "under Azure (the NoCloud re-boot still judges every other check)",
+        expected_failures=frozenset({"azure_provisioning"}),
+    ),
+    "noeject": Variant(
+        name="noeject",
+        description="the waagent image without eject: waagent crashes reading the media, no "
+        "way in (an infrastructure error, found from the serial console)",
+        expected_failures=frozenset({"azure_provisioning"}),
     ),
     "gen2": Variant(
         name="gen2",

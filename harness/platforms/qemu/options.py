@@ -30,8 +30,9 @@ class QemuOptions(PlatformOptions):
         minimum=1,
     )
     provision: str = option(
-        "nocloud",
+        "azure",
         help="How the guest gets its login: azure = emulated Azure provisioning (media, "
-        "WireServer, IMDS; the image's agent must report Ready), nocloud = a cidata seed.",
+        "WireServer, IMDS; the image's agent must report Ready; on failure a NoCloud re-boot "
+        "runs the other checks), nocloud = a cidata seed.",
         choices=("azure", "nocloud"),
     )

@@ -18,6 +18,7 @@ from checks.facts.azure_provisioning import AzureProvisioning as ProvisioningFac
 from harness.azure_emulator.diagnosis import (
     Outcome,
     cloud_init_finished_with,
+    cloud_init_silent_at_login,
     diagnose,
     gave_up,
     timeline_lines,
@@ -132,18 +133,34 @@ class AzureProvisioning:
         )
 
 
+NOCLOUD_GRACE = 30.0
+"""Seconds after a login prompt with no cloud-init banner before it that mean cloud-init never
+runs (a margin for console output arriving late, not for a slow guest: the banner precedes the
+prompt on any machine)."""
+
+
 def check_nocloud(run: QemuRun) -> None:
     """Raise :class:`BootError` once a ``--provision nocloud`` guest can no longer let us in:
     cloud-init finished with a datasource other than NoCloud (an image restricted to Azure's),
-    so it never reads the seed and never creates the user."""
+    or never ran at all (disabled, not installed), so nothing reads the seed and creates the
+    user."""
     serial = run.watcher.snapshot() if run.watcher else []
+    tail = [line for _, line in serial if line.strip()][-40:]
     source = cloud_init_finished_with(serial)
     if source is not None and not source.startswith("DataSourceNoCloud"):
-        tail = [line for _, line in serial if line.strip()][-40:]
         raise BootError(
             f"the image does not honour NoCloud: cloud-init finished with {source}, so the "
             "seed's user and key were never deployed (an image for Azure only: boot it with "
             "--provision azure)",
+            tail,
+        )
+    login_at = cloud_init_silent_at_login(serial)
+    waited = time.monotonic() - run.started - (login_at or 0.0)
+    if login_at is not None and waited > NOCLOUD_GRACE:
+        raise BootError(
+            f"the image does not honour NoCloud: the console reached its login prompt at "
+            f"{login_at:.0f} s and no cloud-init stage ever started, so nothing reads the seed "
+            "(cloud-init disabled or not installed)",
             tail,
         )
 
