@@ -1,22 +1,27 @@
 """The image's package database, as ``dpkg-query -W`` and ``rpm -q`` would answer from it.
 
-dpkg: ``/var/lib/dpkg/status`` (text stanzas). rpm: the SQLite database (``rpmdb.sqlite`` in
-``/var/lib/rpm`` or ``/usr/lib/sysimage/rpm``; RHEL 9, Fedora, Azure Linux 3), whose rows are rpm
-header blobs (index entries, then a data store). The Berkeley DB (RHEL 7/8) and NDB (SUSE) formats
-are not read: their queries answer "unknown", and the readers fall back to what the files say.
+dpkg: ``/var/lib/dpkg/status`` (text stanzas). rpm: in ``/var/lib/rpm`` or
+``/usr/lib/sysimage/rpm``, the first of ``rpmdb.sqlite`` (RHEL 9, Fedora, Azure Linux 3), NDB
+``Packages.db`` (SLES 15, openSUSE) and Berkeley DB ``Packages`` (RHEL/CentOS 7, RHEL 8, SLES 12,
+CBL-Mariner), the order in which rpm itself detects an on-disk database. Each stores rpm header
+blobs (index entries, then a data store), parsed here; :mod:`checks.offline.rpmdb` reads the
+NDB and Berkeley DB files.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from checks.offline.image import OfflineImage
+from checks.offline.rpmdb import Blobs, RpmDbError, bdb_blobs, ndb_blobs
 
 DPKG_STATUS = "/var/lib/dpkg/status"
-RPMDB_SQLITE = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
+RPMDB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+RPMDB_FILES = ("rpmdb.sqlite", "Packages.db", "Packages")
+"""rpm's database files by back end (sqlite, ndb, bdb), in rpm's order of detection."""
 DB_LIMIT = 256 * 1024 * 1024
 
 _RPMTAG_NAME, _RPMTAG_VERSION, _RPMTAG_RELEASE, _RPMTAG_EPOCH = 1000, 1001, 1002, 1003
@@ -88,35 +93,49 @@ def _rpm_tags(blob: bytes) -> dict[int, str]:
     return out
 
 
+def _rpm_packages(blobs: Iterable[bytes]) -> Iterator[Package]:
+    for blob in blobs:
+        tags = _rpm_tags(blob)
+        name = tags.get(_RPMTAG_NAME)
+        if name:
+            version = f"{tags.get(_RPMTAG_VERSION, '')}-{tags.get(_RPMTAG_RELEASE, '')}"
+            yield Package(name, version)
+
+
 def _rpm_sqlite(raw: bytes) -> Iterator[Package]:
     db = sqlite3.connect(":memory:")
     try:
         db.deserialize(raw)
-        for (blob,) in db.execute("SELECT blob FROM Packages ORDER BY hnum"):
-            tags = _rpm_tags(bytes(blob))
-            name = tags.get(_RPMTAG_NAME)
-            if name:
-                version = f"{tags.get(_RPMTAG_VERSION, '')}-{tags.get(_RPMTAG_RELEASE, '')}"
-                yield Package(name, version)
+        rows = db.execute("SELECT blob FROM Packages ORDER BY hnum")
+        yield from _rpm_packages(bytes(blob) for (blob,) in rows)
     finally:
         db.close()
+
+
+def _rpm_file(name: str, raw: bytes) -> Iterator[Package]:
+    """The packages of one rpm database file (``name`` is one of :data:`RPMDB_FILES`)."""
+    if name == "rpmdb.sqlite":
+        return _rpm_sqlite(raw)
+    blobs: Blobs = ndb_blobs(raw) if name == "Packages.db" else bdb_blobs(raw)
+    return _rpm_packages(blob for _number, blob in blobs)
 
 
 def read_package_db(image: OfflineImage) -> PackageDb:
     """The image's dpkg or rpm database (``none`` with a note when neither can be read)."""
     if image.is_file(DPKG_STATUS):
         return PackageDb("dpkg", _dpkg(image.read_text(DPKG_STATUS, DB_LIMIT)))
-    for path in RPMDB_SQLITE:
-        if image.is_file(path):
+    for directory in RPMDB_DIRS:
+        for name in RPMDB_FILES:
+            path = f"{directory}/{name}"
+            if not image.is_file(path):
+                continue
             try:
                 packages: dict[str, list[Package]] = {}
-                for package in _rpm_sqlite(image.read_bytes(path, DB_LIMIT)):
+                for package in _rpm_file(name, image.read_bytes(path, DB_LIMIT)):
                     packages.setdefault(package.name, []).append(package)
                 return PackageDb("rpm", packages)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, RpmDbError) as exc:
                 return PackageDb("none", note=f"{path}: unreadable rpm database ({exc})")
-    if image.exists("/var/lib/rpm/Packages") or image.exists("/var/lib/rpm/Packages.db"):
-        return PackageDb("none", note="rpm Berkeley DB / NDB databases are not read offline")
     return PackageDb("none", note="no package database found")
 
 
