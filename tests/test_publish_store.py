@@ -60,7 +60,7 @@ def test_migrations_create_exactly_the_models(store: Store) -> None:
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
 
 
 def test_publish_starts_a_request_and_a_second_is_refused(store: Store, offer: Offer) -> None:

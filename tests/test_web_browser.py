@@ -1,7 +1,8 @@
 """The console in a real browser: Debian's chromium driven by Playwright (its own browser
 download cannot work here) against the application on 127.0.0.1. Offers are put into a given
 state through the store's public API; the browser signs in and uses the pages as a person does.
-Screenshots of each page are kept under the test's temporary directory."""
+Screenshots of each page are kept as test artifacts (``$VMCERT_TEST_ARTIFACTS``, default
+``build/test-artifacts/<test>/``)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from pathlib import Path
 import pytest
 
 from harness.publish.model import RequestStatus, Stage, StepStatus
+from harness.publish.outcome import Artifact, Failed
+from harness.publish.settings import PublishSettings
 from harness.publish.store import Store
 from tests.test_web_fixtures import (
     HOSTILE_NAME,
     PASSWORD,
     USER,
     Served,
+    artifacts,
     complete,
     fail,
     make_offer,
@@ -27,7 +31,7 @@ from tests.test_web_fixtures import (
     web_settings,
 )
 
-__all__ = ["served", "store", "web_settings"]  # fixtures used by name
+__all__ = ["artifacts", "served", "store", "web_settings"]  # fixtures used by name
 
 CHROMIUM = Path("/usr/bin/chromium")
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -63,9 +67,9 @@ def page(
     assert errors == [], "the page's own script failed"
 
 
-def shot(page: playwright_api.Page, tmp_path: Path, name: str) -> None:
-    (tmp_path / "screenshots").mkdir(exist_ok=True)
-    page.screenshot(path=str(tmp_path / "screenshots" / f"{name}.png"), full_page=True)
+def shot(page: playwright_api.Page, artifacts: Path, name: str) -> None:
+    """A full-page screenshot kept as a test artifact (``artifacts``: the test's directory)."""
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
 def sign_in(page: playwright_api.Page, target: str = "/offers") -> None:
@@ -79,14 +83,14 @@ def sign_in(page: playwright_api.Page, target: str = "/offers") -> None:
 
 
 def test_sign_in_all_offers_and_text_with_markup_stays_text(
-    page: playwright_api.Page, store: Store, tmp_path: Path
+    page: playwright_api.Page, store: Store, tmp_path: Path, artifacts: Path
 ) -> None:
     quiet = make_offer(tmp_path, "quiet-vm", "Quiet VM")
     to_signoff(store, quiet)
     hostile = make_offer(tmp_path, "hostile-vm", HOSTILE_NAME)
     store.publish(hostile, actor="alice", emails=["p@contoso.example"])
     page.goto("/signin")
-    shot(page, tmp_path, "signin")
+    shot(page, artifacts, "signin")
     sign_in(page)
     expect = playwright_api.expect
     rows = page.locator("table.offers tbody tr")
@@ -100,7 +104,7 @@ def test_sign_in_all_offers_and_text_with_markup_stays_text(
     hostile_row = page.locator('tr[data-offer="hostile-vm"]')
     expect(hostile_row.locator(".badge")).to_have_text("Publish in progress")
     expect(hostile_row).to_contain_text("Validate Pre-Requisites (< 1 day)")
-    shot(page, tmp_path, "all-offers")
+    shot(page, artifacts, "all-offers")
     page.get_by_label("Status").select_option("preview")
     page.get_by_role("button", name="Filter").click()
     expect(rows).to_have_count(1)
@@ -113,11 +117,11 @@ def test_sign_in_all_offers_and_text_with_markup_stays_text(
     link.click()
     page.wait_for_url("**/offers/hostile-vm")
     expect(page.get_by_role("heading", level=1)).to_contain_text(HOSTILE_NAME)
-    shot(page, tmp_path, "status-hostile")
+    shot(page, artifacts, "status-hostile")
 
 
 def test_go_live_only_at_signoff_and_cancel_refused_before_it_accepted_at_it(
-    page: playwright_api.Page, store: Store, tmp_path: Path
+    page: playwright_api.Page, store: Store, tmp_path: Path, artifacts: Path
 ) -> None:
     expect = playwright_api.expect
     early = make_offer(tmp_path, "early-vm", "Early VM")
@@ -137,7 +141,7 @@ def test_go_live_only_at_signoff_and_cancel_refused_before_it_accepted_at_it(
     )
     request = store.request("early-vm")
     assert request is not None and request.status is RequestStatus.RUNNING
-    shot(page, tmp_path, "status-cancel-refused")
+    shot(page, artifacts, "status-cancel-refused")
 
     for stage in (
         Stage.VALIDATE,
@@ -152,7 +156,7 @@ def test_go_live_only_at_signoff_and_cancel_refused_before_it_accepted_at_it(
     expect(cancel).to_be_visible()
     signoff = page.locator('li[data-step="publisher-signoff"]')
     expect(signoff.locator(".step-status")).to_have_text("Waiting for publisher review")
-    shot(page, tmp_path, "status-signoff")
+    shot(page, artifacts, "status-signoff")
     cancel.click()
     page.wait_for_load_state()
     expect(page.get_by_role("status").first).to_contain_text("canceled")
@@ -174,7 +178,11 @@ def test_go_live_only_at_signoff_and_cancel_refused_before_it_accepted_at_it(
 
 
 def test_the_status_page_follows_the_stages_without_reloading(
-    page: playwright_api.Page, store: Store, tmp_path: Path
+    page: playwright_api.Page,
+    store: Store,
+    tmp_path: Path,
+    artifacts: Path,
+    web_settings: PublishSettings,
 ) -> None:
     expect = playwright_api.expect
     offer = make_offer(tmp_path, "watch-vm", "Watch VM")
@@ -191,11 +199,28 @@ def test_the_status_page_follows_the_stages_without_reloading(
     expect(validate.locator(".messages li")).to_have_text(["Offer settings are valid <ok>"])
     assert validate.locator("progress").evaluate("p => p.value") == 100
     assert page.evaluate("window.notReloaded") is True
-    shot(page, tmp_path, "status-advancing")
+    shot(page, artifacts, "status-advancing")
+    # The stage fails with its report: the link and the request's error appear, no reload.
+    report = web_settings.data_dir / "watch-report.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("<html><body><p>check-x failed</p></body></html>")
+    (run_id,) = store.due_runs()
+    claim = store.claim(run_id, "web-test")
+    assert claim is not None and claim.stage is Stage.CERTIFICATION
+    failed = Failed("Certification failed: 1 failing check", artifacts=(Artifact("html", report),))
+    assert store.finish(claim, failed)
+    expect(certification.locator(".step-status")).to_have_text("Blocked")
+    expect(page.locator("#request-error")).to_have_text("Certification failed: 1 failing check")
+    link = certification.get_by_role("link", name="html: watch-report.html")
+    expect(link).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True
+    shot(page, artifacts, "status-failed-with-report")
+    link.click()
+    expect(page.locator("body")).to_contain_text("check-x failed")
 
 
 def test_keyboard_reaches_everything_and_every_field_has_a_label(
-    page: playwright_api.Page, store: Store, tmp_path: Path
+    page: playwright_api.Page, store: Store, tmp_path: Path, artifacts: Path
 ) -> None:
     expect = playwright_api.expect
     offer = make_offer(tmp_path, "keys-vm", "Keys VM")
@@ -242,11 +267,11 @@ def test_keyboard_reaches_everything_and_every_field_has_a_label(
     expect(signed).to_have_count(1)
     expect(signed).to_contain_text(USER)
     expect(page.locator("table.history tbody tr").first).to_contain_text("Stage started")
-    shot(page, tmp_path, "history")
+    shot(page, artifacts, "history")
 
 
 def test_a_field_warning_is_fixed_in_the_editor_and_the_offer_republished(
-    page: playwright_api.Page, store: Store, tmp_path: Path
+    page: playwright_api.Page, store: Store, tmp_path: Path, artifacts: Path
 ) -> None:
     expect = playwright_api.expect
     offer = make_offer(tmp_path, "fix-vm", "Fix VM")
@@ -269,7 +294,7 @@ def test_a_field_warning_is_fixed_in_the_editor_and_the_offer_republished(
     page.get_by_role("link", name="Editor").click()
     row = page.locator('tr[data-field="plans[0].os_friendly_name"]')
     expect(row).to_contain_text("required (it is empty)")
-    shot(page, tmp_path, "editor-warning")
+    shot(page, artifacts, "editor-warning")
     text = page.get_by_label("Offer file (TOML)")
     text.fill(text.input_value().replace('os_friendly_name = ""', 'os_friendly_name = "Debian 12"'))
     page.get_by_role("button", name="Save").click()
@@ -285,11 +310,11 @@ def test_a_field_warning_is_fixed_in_the_editor_and_the_offer_republished(
     expect(validate.locator(".step-status")).to_have_text("Complete")
     expect(page.locator('li[data-step="displaycertify"] .step-status')).to_have_text("In progress")
     assert page.evaluate("window.notReloaded") is True
-    shot(page, tmp_path, "republished")
+    shot(page, artifacts, "republished")
 
 
 def test_a_publisher_creates_an_offer_fixes_a_field_and_publishes_it(
-    page: playwright_api.Page, store: Store, tmp_path: Path
+    page: playwright_api.Page, store: Store, tmp_path: Path, artifacts: Path
 ) -> None:
     expect = playwright_api.expect
     sign_in(page)
@@ -311,14 +336,14 @@ def test_a_publisher_creates_an_offer_fixes_a_field_and_publishes_it(
     expect(page.locator("#new-offer_id-error")).to_contain_text("lowercase letters")
     expect(page.get_by_role("alert")).to_contain_text("1 field to fix")
     expect(page.get_by_label("Offer name")).to_have_value("Northwind <i>VM</i>")  # kept
-    shot(page, tmp_path, "new-offer-error")
+    shot(page, artifacts, "new-offer-error")
     assert store.offers() == []
     offer_id.fill("northwind-vm")
     offer_id.press("Enter")  # submits from the keyboard
     page.wait_for_url("**/offers/northwind-vm/edit")
     expect(page.get_by_role("status").first).to_contain_text("Offer northwind-vm created")
     expect(page.locator('tr[data-field="offer.name"]')).to_contain_text("Northwind <i>VM</i>")
-    shot(page, tmp_path, "new-offer-editor")
+    shot(page, artifacts, "new-offer-editor")
     page.get_by_role("link", name="All offers").click()
     row = page.locator('tr[data-offer="northwind-vm"]')
     expect(row).to_contain_text("Never published")
@@ -330,4 +355,4 @@ def test_a_publisher_creates_an_offer_fixes_a_field_and_publishes_it(
     )
     request = store.request("northwind-vm")
     assert request is not None and request.emails == ("ops@northwind.example",)
-    shot(page, tmp_path, "new-offer-published")
+    shot(page, artifacts, "new-offer-published")

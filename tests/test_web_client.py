@@ -190,3 +190,76 @@ def test_the_api_publishes_from_an_offer_file_only_under_its_own_id(
     assert started.status_code == 202 and started.headers["operation-location"].startswith(
         "/api/operations/file-vm$1$publish"
     )
+
+
+def test_history_catalog_outbox_and_support_through_the_server(
+    server: str, store: Store, tmp_path: Path
+) -> None:
+    """Each prints what the same command prints without ``--server`` (on the same database);
+    the API's answers match their OpenAPI schemas."""
+    from tests.test_web_http import _valid
+
+    preview = make_offer(tmp_path, "seen-vm", "Seen <VM>")
+    to_signoff(store, preview)
+    live = make_offer(tmp_path, "live-vm", "Live VM")
+    to_signoff(store, live)
+    store.go_live("live-vm", actor="alice")
+    complete(store, Stage.LIVE)
+
+    def local(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "VMCERT_WEB_TOKEN"}
+        return subprocess.run([*VMCERT, *args], env=env, capture_output=True, text=True)
+
+    opened = vmcert("support", "seen-vm", "--server", server, "--message", "it <broke>")
+    assert opened.returncode == 0, opened.stderr
+    first, bundle = opened.stdout.strip().split(": bundle ")
+    assert first == "support request 1 for seen-vm"
+    assert Path(bundle).is_file()
+    event = store.history("seen-vm")[-1]
+    assert event.what.value == "Opened a support request" and event.who == "api"
+    unknown = vmcert("support", "no-such-vm", "--server", server, "--message", "x")
+    assert unknown.returncode == 2 and "no-such-vm" in unknown.stderr
+    assert unknown.stderr.count("\n") == 1
+
+    for args in (
+        ("history", "seen-vm"),
+        ("history", "seen-vm", "--json"),
+        ("catalog",),
+        ("catalog", "--subscription", "00000000-0000-0000-0000-000000000000"),
+        ("outbox",),
+        ("outbox", "--json"),
+    ):
+        remote = vmcert(*args, "--server", server)
+        here = local(*args)
+        assert remote.returncode == 0 == here.returncode, (args, remote.stderr, here.stderr)
+        assert remote.stdout == here.stdout, args
+        assert remote.stdout.strip(), args
+    catalog = vmcert("catalog", "--server", server).stdout.splitlines()
+    assert [line.split()[:2] for line in catalog] == [["live-vm", "live"]]
+    history = vmcert("history", "seen-vm", "--server", server).stdout
+    assert "Sign-off to go live" not in history and "Opened a support request" in history
+    outbox = vmcert("outbox", "--server", server, "--json").stdout.splitlines()
+    subjects = [json.loads(line)["subject"] for line in outbox]
+    assert any("support request" in s.lower() for s in subjects), subjects
+    assert vmcert("history", "no-such-vm", "--server", server).returncode == 2
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    answers = {
+        "EventList": httpx.get(f"{server}/api/offers/seen-vm/history", headers=auth),
+        "Catalog": httpx.get(
+            f"{server}/api/catalog",
+            params={"subscription": "00000000-0000-0000-0000-000000000000"},
+            headers=auth,
+        ),
+        "Outbox": httpx.get(f"{server}/api/outbox", headers=auth),
+        "SupportRequest": httpx.post(
+            f"{server}/api/offers/live-vm/support", json={"message": "m"}, headers=auth
+        ),
+    }
+    for name, answer in answers.items():
+        assert answer.status_code in (200, 201), (name, answer.text)
+        _valid(answer.json(), name)
+    assert len(answers["Catalog"].json()["value"]) == 2
+    assert httpx.get(f"{server}/api/outbox").status_code == 401
+    bad = httpx.post(f"{server}/api/offers/live-vm/support", json={"message": 7}, headers=auth)
+    assert bad.status_code == 400

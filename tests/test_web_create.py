@@ -17,7 +17,16 @@ from harness.publish.model import OfferStatus, RequestStatus
 from harness.publish.offer import load_offer
 from harness.publish.settings import PublishSettings
 from harness.publish.store import Store
-from tests.test_web_fixtures import TOKEN, Served, csrf_of, served, sign_in, store, web_settings
+from tests.test_web_fixtures import (
+    TOKEN,
+    USER,
+    Served,
+    csrf_of,
+    served,
+    sign_in,
+    store,
+    web_settings,
+)
 
 __all__ = ["served", "store", "web_settings"]  # fixtures used by name
 
@@ -136,6 +145,10 @@ def test_a_created_offer_is_a_valid_file_never_published_and_publishes(
 
     history = client.get("/offers/fabrikam-web/history", headers=cookie)
     assert history.status_code == 200
+    assert [(e.what.value, e.who) for e in store.history("fabrikam-web")] == [
+        ("Created offer", USER)
+    ]  # by the signed-in publisher; the refused second form recorded nothing
+    assert "Created offer" in history.text
     api = client.get(
         "/api/offers/fabrikam-web/status", headers={"Authorization": f"Bearer {TOKEN}"}
     )

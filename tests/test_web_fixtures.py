@@ -4,7 +4,9 @@ the store's public API, and the application served by uvicorn on 127.0.0.1."""
 from __future__ import annotations
 
 import html
+import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,10 @@ from harness.web.app import create_app
 from harness.web.auth import hash_password, token_digest
 from harness.web.config import WebConfig
 
+ARTIFACTS_ENV = "VMCERT_TEST_ARTIFACTS"
+"""Where tests keep files for a person to look at (screenshots); default build/test-artifacts."""
+REPO = Path(__file__).resolve().parents[1]
+
 USER, PASSWORD, TOKEN = "alice", "correct horse battery", "t0ken-for-the-api-0123456789"
 HOSTILE_NAME = "Contoso <script>alert(1)</script><b>bold</b> & co"
 BEFORE_SIGNOFF = (
@@ -34,6 +40,22 @@ BEFORE_SIGNOFF = (
     Stage.PACKAGING,
     Stage.PREVIEW,
 )
+
+
+def artifact_dir(test_name: str) -> Path:
+    """``$VMCERT_TEST_ARTIFACTS/<test name>`` (default ``<repo>/build/test-artifacts/...``),
+    emptied first so it holds this run's files only; kept after the test."""
+    root = Path(os.environ.get(ARTIFACTS_ENV) or REPO / "build" / "test-artifacts")
+    directory = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """This test's artifact directory (:func:`artifact_dir`)."""
+    return artifact_dir(request.node.name)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from harness.publish.errors import PublishRefused
+from harness.publish.history import What
 from harness.publish.model import OfferStatus, Stage, offer_status
 from harness.publish.outcome import WaitForInput
 from harness.publish.settings import PublishSettings
@@ -120,12 +121,19 @@ def test_all_offers_is_one_query_and_matches_each_offers_newest_request(
 
 def test_create_offer_records_a_never_published_offer_once(store: Store, tmp_path: Path) -> None:
     offer = make_offer(tmp_path, "fresh-offer", "Fresh <b>offer</b>")
-    created = store.create_offer(offer)
+    created = store.create_offer(offer, actor="alice")
     assert created.status is OfferStatus.NEVER_PUBLISHED and created.request is None
     assert store.offer_text("fresh-offer") == (offer.text, str(offer.source))
-    assert store.history("fresh-offer") == []
+    (event,) = store.history("fresh-offer")
+    assert (event.what, event.who, event.request, event.stage) == (
+        What.CREATED,
+        "alice",
+        None,
+        None,
+    )
     with pytest.raises(PublishRefused, match="already exists"):
         store.create_offer(offer)
+    assert len(store.history("fresh-offer")) == 1  # the refused second one records nothing
     # It publishes like any offer: request 1.
     assert store.publish(offer, actor="alice", emails=["p@contoso.example"]).number == 1
 
@@ -137,6 +145,8 @@ def test_a_page_of_all_offers_is_filtered_ordered_and_paged_by_the_database(
     fill(store, tmp_path, "b")
     odd = make_offer(tmp_path, "c-odd", "100% Under_score VM")
     store.create_offer(odd)
+    # Beyond ASCII: SQLite's lower() would not fold these (nor PostgreSQL's in the C locale).
+    store.create_offer(make_offer(tmp_path, "c-nordic", "ÆRØSKØBING Straße Ωmega VM"))
     live = make_offer(tmp_path, "c-live", "Live and staying live")
     to_signoff(store, live)
     store.go_live(live.id, actor="alice")
@@ -145,23 +155,36 @@ def test_a_page_of_all_offers_is_filtered_ordered_and_paged_by_the_database(
 
     def reference(text: str, status: OfferStatus | None) -> list[str]:
         """What the console showed when it filtered and sorted in Python."""
-        needle = text.lower()
+        needle = text.casefold()
         kept = [
             o
             for o in everything
             if (status is None or o.status is status)
-            and (not needle or needle in o.name.lower() or needle in o.offer_id.lower())
+            and (not needle or needle in o.name.casefold() or needle in o.offer_id.casefold())
         ]
         kept.sort(key=lambda o: o.offer_id)
         kept.sort(key=lambda o: o.updated_at, reverse=True)
         return [o.offer_id for o in kept]
 
     for status in (None, *OfferStatus):
-        for text in ("", "A-", "live", "% u", "_", "never published", "zzz"):
+        for text in (
+            "",
+            "A-",
+            "live",
+            "% u",
+            "_",
+            "never published",
+            "zzz",
+            "ærøskøbing",
+            "STRASSE",
+            "ωMEGA",
+        ):
             expected = reference(text, status)
             with counted(store) as statements:
                 shown, total, page = store.offers_page(query=text, status=status, size=100)
             assert [o.offer_id for o in shown] == expected, (text, status)
+            if text in ("ærøskøbing", "STRASSE", "ωMEGA") and status is None:
+                assert expected == ["c-nordic"]  # the reference finds it: so must the SQL
             assert total == len(expected) and page == 1
             assert len(selects(statements)) == 2
             assert all(o == store.offer(o.offer_id) for o in shown)
@@ -173,4 +196,39 @@ def test_a_page_of_all_offers_is_filtered_ordered_and_paged_by_the_database(
     second, _, page = store.offers_page(size=5, page=2)
     last, _, clamped = store.offers_page(size=5, page=99)
     assert [o.offer_id for o in first + second] == order[:10] and page == 2
-    assert total == 14 and clamped == 3 and [o.offer_id for o in last] == order[10:]
+    assert total == 15 and clamped == 3 and [o.offer_id for o in last] == order[10:]
+
+
+def test_the_search_column_migration_fills_offers_recorded_before_it(
+    settings: PublishSettings,
+) -> None:
+    """A database at revision 0001 with an offer whose name is beyond ASCII: migrating fills
+    its search text, so the search finds it in any case."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from harness.publish.store.database import MIGRATIONS, make_engine
+
+    engine = make_engine(settings.database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO offers (id, publisher, name, offer_text, source_path, "
+                "preview_audience, listed, created_at, updated_at) VALUES ('old-vm', 'contoso', "
+                "'ÉCOLE Ærø VM', '', '', '', false, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    store = open_store(settings)
+    try:
+        for query in ("école ærø", "ÉCOLE", "OLD-VM"):
+            shown, total, _ = store.offers_page(query=query)
+            assert [o.offer_id for o in shown] == ["old-vm"] and total == 1, query
+        assert store.offers_page(query="ecole")[1] == 0  # folding case, not accents
+    finally:
+        store.close()

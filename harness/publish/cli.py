@@ -357,81 +357,77 @@ def offers_command(as_json: bool, settings_file: Path | None, server: str | None
 @click.argument("offer_id")
 @click.option("--json", "as_json", is_flag=True)
 @_settings_option
-def history_command(offer_id: str, as_json: bool, settings_file: Path | None) -> int:
+@_server_option
+def history_command(
+    offer_id: str, as_json: bool, settings_file: Path | None, server: str | None
+) -> int:
     """Every event of OFFER_ID: what, who, when."""
-    store = _store(_settings(settings_file))
-    try:
-        events = store.history(offer_id)
-    finally:
-        store.close()
-    for event in events:
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "what": event.what.value,
-                        "who": event.who,
-                        "when": event.when.isoformat(),
-                        "request": event.request,
-                        "stage": event.stage,
-                        "detail": event.detail,
-                    }
-                )
-            )
-        else:
-            click.echo(event.line())
+    from harness.web.documents import event_document, event_line
+
+    if server:
+        from harness.web.client import ApiClient
+
+        documents = ApiClient.from_env(server).history(offer_id)
+    else:
+        store = _store(_settings(settings_file))
+        try:
+            documents = [event_document(e) for e in store.history(offer_id)]
+        finally:
+            store.close()
+    for document in documents:
+        click.echo(json.dumps(document) if as_json else event_line(document))
     return 0
 
 
 @click.command("catalog")
 @click.option("--subscription", default=None, help="The querying Azure subscription id.")
 @_settings_option
-def catalog_command(subscription: str | None, settings_file: Path | None) -> int:
+@_server_option
+def catalog_command(
+    subscription: str | None, settings_file: Path | None, server: str | None
+) -> int:
     """What a catalog query sees: live offers, and those in preview for its subscription."""
-    store = _store(_settings(settings_file))
-    try:
-        visible = store.catalog(subscription)
-    finally:
-        store.close()
-    for o in visible:
-        click.echo(f"{o.offer_id:<30} {'live' if o.listed else 'preview':<8} {o.name}")
+    from harness.web.documents import catalog_document, catalog_line
+
+    if server:
+        from harness.web.client import ApiClient
+
+        documents = ApiClient.from_env(server).catalog(subscription)
+    else:
+        store = _store(_settings(settings_file))
+        try:
+            documents = [catalog_document(o) for o in store.catalog(subscription)]
+        finally:
+            store.close()
+    for document in documents:
+        click.echo(catalog_line(document))
     return 0
 
 
 @click.command("outbox")
 @click.option("--json", "as_json", is_flag=True)
 @_settings_option
-def outbox_command(as_json: bool, settings_file: Path | None) -> int:
+@_server_option
+def outbox_command(as_json: bool, settings_file: Path | None, server: str | None) -> int:
     """The e-mails the pipeline sent or queued (the outbox when no SMTP relay is set)."""
-    settings = _settings(settings_file)
-    store = _store(settings)
-    try:
-        mails = store.mails()
-    finally:
-        store.close()
-    for m in mails:
-        state = m.sent_at.strftime("%Y-%m-%d %H:%M:%S") if m.sent_at else "queued"
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "id": m.id,
-                        "offer": m.offer_id,
-                        "to": list(m.recipients),
-                        "subject": m.subject,
-                        "sent": m.sent_at.isoformat() if m.sent_at else None,
-                        "via": m.via,
-                        "error": m.last_error,
-                    }
-                )
-            )
-        else:
-            error = f"  ({m.last_error})" if m.last_error else ""
-            click.echo(
-                f"{state:<19} {m.via or '-':<7} {', '.join(m.recipients)}: {m.subject}{error}"
-            )
-    if not as_json and settings.smtp is None:
-        click.echo(f"outbox directory: {settings.outbox}")
+    from harness.web.documents import mail_document, mail_line
+
+    if server:
+        from harness.web.client import ApiClient
+
+        documents, directory = ApiClient.from_env(server).outbox()
+    else:
+        settings = _settings(settings_file)
+        store = _store(settings)
+        try:
+            documents = [mail_document(m) for m in store.mails()]
+        finally:
+            store.close()
+        directory = None if settings.smtp is not None else str(settings.outbox)
+    for document in documents:
+        click.echo(json.dumps(document) if as_json else mail_line(document))
+    if not as_json and directory is not None:
+        click.echo(f"outbox directory: {directory}")
     return 0
 
 
@@ -440,10 +436,24 @@ def outbox_command(as_json: bool, settings_file: Path | None) -> int:
 @click.option("--message", default="", help="What the problem is (asked for on a terminal).")
 @_actor_option
 @_settings_option
+@_server_option
 def support_command(
-    offer_id: str, message: str, actor: str | None, settings_file: Path | None
+    offer_id: str,
+    message: str,
+    actor: str | None,
+    settings_file: Path | None,
+    server: str | None,
 ) -> int:
     """Open a support request: a bundle (secrets masked) and a record, e-mailed."""
+    if server:
+        from harness.web.client import ApiClient
+
+        client = ApiClient.from_env(server)
+        if not message and sys.stdin.isatty():
+            message = click.prompt("Describe the problem", default="")
+        number, where = client.support(offer_id, message)
+        click.echo(f"support request {number} for {offer_id}: bundle {where}")
+        return 0
     from harness.publish.notify import mailer_for
     from harness.publish.support import bundle_path, write_bundle
     from harness.publish.ticker import Ticker

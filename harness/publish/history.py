@@ -19,6 +19,7 @@ SYSTEM = "system"
 class What(StrEnum):
     """Event kinds, worded like Partner Center's History page where it has one."""
 
+    CREATED = "Created offer"
     SUBMITTED = "Submitted offer to preview"
     STAGE_STARTED = "Stage started"
     STAGE_RESUMED = "Stage resumed after a worker stopped"

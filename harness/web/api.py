@@ -28,6 +28,7 @@ from harness.publish.views import RequestView
 from harness.web.actions import WebAction, allowed
 from harness.web.auth import token_name
 from harness.web.context import WebContext
+from harness.web.documents import catalog_document, event_document, mail_document
 from harness.web.openapi import openapi_document
 from harness.web.selftest import SelftestBadRequest, SelftestUnreachable, parse_request
 
@@ -163,6 +164,40 @@ def api_routes(ctx: WebContext) -> list[Route]:
         headers = {"Retry-After": str(POLL_SECONDS)} if view.status.active else {}
         return JSONResponse(body, headers=headers)
 
+    async def history(request: Request, caller: str) -> Response:
+        offer_id = request.path_params["offer_id"]
+        events = await run_in_threadpool(ctx.store.history, offer_id)
+        return JSONResponse(_masked(ctx, {"value": [event_document(e) for e in events]}))
+
+    async def catalog(request: Request, caller: str) -> Response:
+        subscription = request.query_params.get("subscription") or None
+        offers = await run_in_threadpool(ctx.store.catalog, subscription)
+        return JSONResponse(_masked(ctx, {"value": [catalog_document(o) for o in offers]}))
+
+    async def outbox(request: Request, caller: str) -> Response:
+        mails = await run_in_threadpool(ctx.store.mails)
+        directory = None if ctx.settings.smtp is not None else str(ctx.settings.outbox)
+        body: dict[str, JsonValue] = {
+            "value": [mail_document(m) for m in mails],
+            "outboxDirectory": directory,
+        }
+        return JSONResponse(_masked(ctx, body))
+
+    async def support(request: Request, caller: str) -> Response:
+        offer_id = request.path_params["offer_id"]
+        message = (await _body(request)).get("message", "")
+        if not isinstance(message, str):
+            raise ApiError(400, "BadRequest", "message must be a string")
+        number, bundle = await run_in_threadpool(
+            lambda: ctx.publisher.support(offer_id, actor=caller, message=message[:4000])
+        )
+        body: dict[str, JsonValue] = {
+            "supportRequest": number,
+            "offerId": offer_id,
+            "bundle": str(bundle),
+        }
+        return JSONResponse(_masked(ctx, body), 201)
+
     async def selftest(request: Request, caller: str) -> Response:
         try:
             wanted = parse_request(await _body(request))
@@ -187,6 +222,10 @@ def api_routes(ctx: WebContext) -> list[Route]:
         Route("/api/offers/{offer_id}/golive", guarded(go_live), methods=["POST"]),
         Route("/api/offers/{offer_id}/cancel", guarded(cancel), methods=["POST"]),
         Route("/api/operations/{operation_id}", guarded(operation)),
+        Route("/api/offers/{offer_id}/history", guarded(history)),
+        Route("/api/offers/{offer_id}/support", guarded(support), methods=["POST"]),
+        Route("/api/catalog", guarded(catalog)),
+        Route("/api/outbox", guarded(outbox)),
     ]
 
 

@@ -1,11 +1,11 @@
 """The pipeline's commands against a running ``vmcert serve`` (``--server URL``).
 
-``vmcert publish|go-live|cancel|status|offers --server URL`` call the server's JSON API
-(:mod:`harness.web.api`) with the bearer token from ``$VMCERT_WEB_TOKEN`` instead of opening the
-database; the server's worker runs the stages, and ``--wait`` polls the operation's
-``Operation-Location`` until the request waits for the publisher or ends. The token is sent only
-in the ``Authorization`` header and never printed; an answer's text is printed as the server
-masked it.
+``vmcert publish|go-live|cancel|status|offers|history|catalog|outbox|support --server URL``
+call the server's JSON API (:mod:`harness.web.api`) with the bearer token from
+``$VMCERT_WEB_TOKEN`` instead of opening the database; the server's worker runs the stages,
+and ``--wait`` polls the operation's ``Operation-Location`` until the request waits for the
+publisher or ends. The token is sent only in the ``Authorization`` header and never printed;
+an answer's text is printed as the server masked it.
 """
 
 from __future__ import annotations
@@ -110,8 +110,7 @@ class ApiClient:
     # -- the commands' calls -------------------------------------------------------------
 
     def offers(self) -> list[Document]:
-        value = self.call("GET", "/api/offers").body.get("value")
-        return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+        return _documents(self.call("GET", "/api/offers").body.get("value"))
 
     def status(self, offer_id: str, number: int | None = None) -> Document:
         """The offer's status resource (of request ``number``: its publish operation)."""
@@ -119,6 +118,31 @@ class ApiClient:
             return self.call("GET", f"/api/offers/{quote(offer_id, safe='')}/status").body
         operation = quote(f"{offer_id}${number}$publish", safe="")
         return self.call("GET", f"/api/operations/{operation}").body
+
+    def history(self, offer_id: str) -> list[Document]:
+        """The offer's events, oldest first (``vmcert history --json``'s documents)."""
+        path = f"/api/offers/{quote(offer_id, safe='')}/history"
+        return _documents(self.call("GET", path).body.get("value"))
+
+    def catalog(self, subscription: str | None) -> list[Document]:
+        """What a catalog query (with ``subscription``, if any) sees."""
+        query = f"?subscription={quote(subscription, safe='')}" if subscription else ""
+        return _documents(self.call("GET", f"/api/catalog{query}").body.get("value"))
+
+    def outbox(self) -> tuple[list[Document], str | None]:
+        """The server's notifications, and its outbox directory (``None`` with an SMTP relay)."""
+        body = self.call("GET", "/api/outbox").body
+        directory = body.get("outboxDirectory")
+        return _documents(body.get("value")), directory if isinstance(directory, str) else None
+
+    def support(self, offer_id: str, message: str) -> tuple[int, str]:
+        """Open a support request on the server: its number and the bundle's path there."""
+        path = f"/api/offers/{quote(offer_id, safe='')}/support"
+        body = self.call("POST", path, {"message": message}).body
+        number, bundle = body.get("supportRequest"), body.get("bundle")
+        if not isinstance(number, int) or not isinstance(bundle, str):
+            raise ServerUnreachable(f"{self.base}: the support answer is not the API's")
+        return number, bundle
 
     def publish(self, offer_id: str, offer_file: Path, emails: tuple[str, ...]) -> Answer:
         body: Document = {"offerFile": str(offer_file.resolve())}
@@ -160,6 +184,10 @@ class ApiClient:
             delay = poll if poll is not None else float(retry) if retry.isdigit() else 5.0
             time.sleep(max(0.05, min(delay, deadline - time.monotonic())))
             document = self.call("GET", location).body
+
+
+def _documents(value: JsonValue | None) -> list[Document]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _error(base: str, answer: Answer) -> VmcertError:

@@ -137,8 +137,9 @@ def check(ctx: WebContext, form: FormData) -> Draft:
     return Draft(values, errors, text)
 
 
-def create(ctx: WebContext, draft: Draft) -> Path:
-    """Write the offer file (atomically, with the template's logo) and record the offer."""
+def create(ctx: WebContext, draft: Draft, actor: str) -> Path:
+    """Write the offer file (atomically, with the template's logo) and record the offer (its
+    history starts with *Created offer* by ``actor``)."""
     offer_id = draft.values["offer_id"]
     directory = ctx.settings.data_dir / "offers" / offer_id
     if (directory / OFFER_FILE).exists():
@@ -160,7 +161,7 @@ def create(ctx: WebContext, draft: Draft) -> Path:
     path = directory / OFFER_FILE
     result = parse_offer(draft.text, base_dir=directory, source=path)
     try:
-        ctx.store.create_offer(result.offer)
+        ctx.store.create_offer(result.offer, actor=actor)
     except PublishRefused:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -194,7 +195,7 @@ def create_routes(ctx: WebContext) -> list[Route]:
         if draft.errors:
             return form_page(request, draft, 422)
         try:
-            await run_in_threadpool(create, ctx, draft)
+            await run_in_threadpool(create, ctx, draft, session.user)
         except PublishRefused as exc:
             errors = {"offer_id": [ctx.settings.masker.mask(str(exc))]}
             return form_page(request, Draft(draft.values, errors, draft.text), 409)

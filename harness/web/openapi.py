@@ -165,6 +165,66 @@ _PUBLISH_BODY: dict[str, JsonValue] = {
 }
 
 
+_EVENT: dict[str, JsonValue] = {
+    "type": "object",
+    "required": ["what", "who", "when", "request", "stage", "detail"],
+    "properties": {
+        "what": {"type": "string", "description": "the event, worded as Partner Center's"},
+        "who": {"type": "string", "description": "a user, a token's name, or system"},
+        "when": {"type": "string", "description": "ISO 8601, UTC"},
+        "request": {"type": ["integer", "null"]},
+        "stage": _STRING_OR_NULL,
+        "detail": {"type": "string"},
+    },
+}
+_MAIL: dict[str, JsonValue] = {
+    "type": "object",
+    "required": ["id", "offer", "to", "subject", "sent", "via", "error"],
+    "properties": {
+        "id": {"type": "integer"},
+        "offer": {"type": "string"},
+        "to": {"type": "array", "items": {"type": "string"}},
+        "subject": {"type": "string"},
+        "sent": {"type": ["string", "null"], "description": "ISO 8601; null while queued"},
+        "via": {"type": "string", "description": "smtp or outbox; empty while queued"},
+        "error": {"type": "string", "description": "the last delivery error, if any"},
+    },
+}
+_CATALOG_ENTRY: dict[str, JsonValue] = {
+    "type": "object",
+    "required": ["id", "name", "publisherId", "availability"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "publisherId": {"type": "string"},
+        "availability": {"enum": ["live", "preview"]},
+    },
+}
+_SUPPORT_BODY: dict[str, JsonValue] = {
+    "type": "object",
+    "properties": {"message": {"type": "string", "description": "what the problem is"}},
+}
+_SUPPORT_ANSWER: dict[str, JsonValue] = {
+    "type": "object",
+    "required": ["supportRequest", "offerId", "bundle"],
+    "properties": {
+        "supportRequest": {"type": "integer"},
+        "offerId": {"type": "string"},
+        "bundle": {"type": "string", "description": "the support bundle's path on the server"},
+    },
+}
+
+
+def _list(ref: str) -> dict[str, JsonValue]:
+    return {
+        "type": "object",
+        "required": ["value"],
+        "properties": {
+            "value": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}}
+        },
+    }
+
+
 def _json(ref: str) -> dict[str, JsonValue]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
@@ -250,13 +310,25 @@ def openapi_document() -> dict[str, JsonValue]:
                 "PublishBody": _PUBLISH_BODY,
                 "SelftestRequest": _SELFTEST_BODY,
                 "SelftestEnvelope": _SELFTEST_ENVELOPE,
-                "OfferList": {
-                    "type": "object",
-                    "required": ["value"],
+                "OfferList": _list("Offer"),
+                "Event": _EVENT,
+                "EventList": _list("Event"),
+                "Mail": _MAIL,
+                "Outbox": {
+                    **_list("Mail"),
+                    "required": ["value", "outboxDirectory"],
                     "properties": {
-                        "value": {"type": "array", "items": {"$ref": "#/components/schemas/Offer"}}
+                        "value": {"type": "array", "items": {"$ref": "#/components/schemas/Mail"}},
+                        "outboxDirectory": {
+                            "type": ["string", "null"],
+                            "description": "the server's outbox directory; null with SMTP",
+                        },
                     },
                 },
+                "CatalogEntry": _CATALOG_ENTRY,
+                "Catalog": _list("CatalogEntry"),
+                "SupportBody": _SUPPORT_BODY,
+                "SupportRequest": _SUPPORT_ANSWER,
             },
         },
         "security": [{"bearer": []}],
@@ -281,6 +353,48 @@ def openapi_document() -> dict[str, JsonValue]:
             },
             "/api/offers/{offer_id}/cancel": {
                 "post": _action("Cancel publish (only where the cancel window allows)", "200", True)
+            },
+            "/api/offers/{offer_id}/history": {
+                "get": {
+                    "summary": "The offer's history: every event, oldest first",
+                    "parameters": [_OFFER_ID, _API_VERSION],
+                    "responses": {"200": _answer("The events", "EventList"), **_ERRORS},
+                }
+            },
+            "/api/offers/{offer_id}/support": {
+                "post": {
+                    "summary": "Open a support request: the masked support bundle, recorded "
+                    "and e-mailed",
+                    "parameters": [_OFFER_ID, _API_VERSION],
+                    "requestBody": {"required": False, "content": _json("SupportBody")},
+                    "responses": {
+                        "201": _answer("The support request", "SupportRequest"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/api/catalog": {
+                "get": {
+                    "summary": "What a catalog query sees: live offers, and offers in preview "
+                    "for the subscription",
+                    "parameters": [
+                        {
+                            "name": "subscription",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        _API_VERSION,
+                    ],
+                    "responses": {"200": _answer("The visible offers", "Catalog"), **_ERRORS},
+                }
+            },
+            "/api/outbox": {
+                "get": {
+                    "summary": "The notifications the pipeline sent or queued",
+                    "parameters": [_API_VERSION],
+                    "responses": {"200": _answer("The notifications", "Outbox"), **_ERRORS},
+                }
             },
             "/selftest-vm": {
                 "post": {

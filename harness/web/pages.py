@@ -348,7 +348,9 @@ def _perform(ctx: WebContext, kind: WebAction, offer_id: str, actor: str, form: 
             raise _BadInput("give at least one notification e-mail address")
         ctx.store.provide_emails(offer_id, emails, actor=actor)
         return "Notification e-mail set; Validate prerequisites completes."
-    number = publisher.support(offer_id, actor=actor, message=_text(form, "message")[:4000])
+    number, _bundle = publisher.support(
+        offer_id, actor=actor, message=_text(form, "message")[:4000]
+    )
     return f"Support request {number} opened; the support bundle was written and e-mailed."
 
 
@@ -378,6 +380,7 @@ def _poll_document(
     status = offer_status(request.status, request.stage) if request else offer.status
     steps: list[dict[str, object]] = []
     for view in request.stages if request else ():
+        number = request.number if request else 0
         steps.append(
             {
                 "id": view.info.step_id,
@@ -387,6 +390,14 @@ def _poll_document(
                 "finishedAt": stamp(view.finished_at),
                 "progress": 100 if view.status is StepStatus.COMPLETE else view.progress,
                 "messages": [{"level": m.level, "text": mask(m.text)} for m in view.messages],
+                "files": [
+                    {
+                        "href": f"/offers/{quote(offer.offer_id)}/requests/{number}/"
+                        f"{view.info.step_id}/{index}",
+                        "label": f"{a.kind}: {a.path.rsplit('/', 1)[-1]}",
+                    }
+                    for index, a in enumerate(view.artifacts)
+                ],
             }
         )
     return {
@@ -396,6 +407,7 @@ def _poll_document(
         "offerStatusLabel": OFFER_LABELS[status.value],
         "polling": bool(request and request.status.active),
         "actions": [a.value for a in allowed(request, ctx.settings.cancel_window)],
+        "error": mask(request.error) if request and request.error else "",
         "steps": steps,
     }
 

@@ -63,14 +63,16 @@ class Publisher:
     def cancel(self, offer_id: str, *, actor: str) -> RequestView:
         return self.store.cancel(offer_id, actor=actor)
 
-    def support(self, offer_id: str, *, actor: str, message: str) -> int:
-        """A support request with its bundle; the ticker of ``vmcert serve`` mails it."""
+    def support(self, offer_id: str, *, actor: str, message: str) -> tuple[int, Path]:
+        """A support request with its bundle (its number and the bundle's path); the ticker of
+        ``vmcert serve`` mails it."""
         from harness.publish.support import bundle_path, write_bundle
 
         self.store.offer(offer_id)  # UnknownOffer before writing anything
         bundle = write_bundle(
             self.store, self.settings, offer_id, bundle_path(self.settings, offer_id)
         )
-        return self.store.add_support(
+        number = self.store.add_support(
             offer_id, who=actor, message=message or "(no message)", bundle=str(bundle)
         )
+        return number, bundle

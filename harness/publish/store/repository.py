@@ -61,6 +61,7 @@ from harness.publish.store.tables import (
     RequestRow,
     StageRunRow,
     SupportRow,
+    search_key,
 )
 from harness.publish.views import (
     ArtifactView,
@@ -178,9 +179,10 @@ class Store:
             raise PublishRefused(f"offer {offer.id}: {exc}") from None
         return self._request_view_by_id(rid)
 
-    def create_offer(self, offer: Offer) -> OfferSummary:
-        """Record a new offer that was never published (the console's New offer); refused when
-        the id is not usable or already taken."""
+    def create_offer(self, offer: Offer, *, actor: str = SYSTEM) -> OfferSummary:
+        """Record a new offer that was never published (the console's New offer), with a
+        *Created offer* event by ``actor``; refused when the id is not usable or already
+        taken."""
         if not offer.id:
             raise PublishRefused(
                 "the offer has no usable offer.id (lowercase letters, digits, dashes)"
@@ -191,6 +193,17 @@ class Store:
                 if session.get(OfferRow, offer.id) is not None:
                     raise PublishRefused(f"offer {offer.id}: an offer with this id already exists")
                 self._upsert_offer(session, offer, now)
+                self._add_event(
+                    session,
+                    f"created:{offer.id}",
+                    offer.id,
+                    None,
+                    What.CREATED,
+                    actor,
+                    now,
+                    None,
+                    "",
+                )
         except IntegrityError:
             # Created concurrently between our read and our insert.
             raise PublishRefused(
@@ -598,14 +611,10 @@ class Store:
         ``join=False`` (a count without a status filter) leaves the requests out."""
         if join or status is not None:
             query = query.outerjoin(RequestRow, _newest_request())
-        needle = text.strip().lower()
+        needle = text.strip().casefold().replace("\n", " ")
         if needle:
-            query = query.where(
-                or_(
-                    func.lower(OfferRow.name).contains(needle, autoescape=True),
-                    func.lower(OfferRow.id).contains(needle, autoescape=True),
-                )
-            )
+            # Python casefolds both sides: SQL's lower() differs between the databases.
+            query = query.where(OfferRow.search_text.contains(needle, autoescape=True))
         if status is not None:
             query = query.where(_status_sql() == status.value)
         return query
@@ -674,6 +683,7 @@ class Store:
             session.add(row)
         row.publisher = offer.publisher[:50]
         row.name = (offer.name or offer.id)[:200]
+        row.search_text = search_key(row.name, offer.id)
         row.offer_text = offer.text
         row.source_path = str(offer.source or "")
         row.preview_audience = ",".join(offer.preview_subscriptions)

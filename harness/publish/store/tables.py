@@ -57,6 +57,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def search_key(name: str, offer_id: str) -> str:
+    """An offer's name and id casefolded by Python (one rule on every database: SQLite's
+    lower() folds ASCII only, PostgreSQL's follows the database's locale)."""
+    return f"{name}\n{offer_id}".casefold()
+
+
 class OfferRow(Base):
     __tablename__ = "offers"
 
@@ -70,6 +76,8 @@ class OfferRow(Base):
     """Comma-separated subscription ids that see the offer in preview."""
     listed: Mapped[bool] = mapped_column(Boolean, default=False)
     """Publicly listed (the Live stage completed once)."""
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """:func:`search_key` of the name and id: what All offers' search matches."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

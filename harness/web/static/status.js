@@ -37,7 +37,22 @@
         li.textContent = message.text;
         list.appendChild(li);
       });
+      // The stage's files (a failed certification's report appears without a reload).
+      var files = item.querySelector(".artifacts");
+      while (files.firstChild) { files.removeChild(files.firstChild); }
+      step.files.forEach(function (file) {
+        var li = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = file.href;
+        link.textContent = file.label;
+        li.appendChild(link);
+        files.appendChild(li);
+      });
+      files.hidden = step.files.length === 0;
     });
+    var error = document.getElementById("request-error");
+    error.textContent = doc.error;
+    error.hidden = !doc.error;
     section.querySelectorAll("form[data-action]").forEach(function (form) {
       form.hidden = doc.actions.indexOf(form.getAttribute("data-action")) < 0;
     });
