@@ -135,6 +135,25 @@ def test_serial_watcher_timestamps_lines_and_strips_escapes(tmp_path: Path) -> N
     assert watcher.first("second") is not None and watcher.first("absent") is None
 
 
+def test_an_unterminated_line_keeps_the_time_it_began(tmp_path: Path) -> None:
+    """A login prompt is never terminated: its time is when it appeared, not when asked (the
+    early-failure rules measure how long the guest has sat at its prompt)."""
+    import time
+
+    watcher = SerialWatcher(tmp_path / "serial.log", time.monotonic(), echo=False)
+    watcher.feed(b"Debian GNU/Linux 12 localhost ttyS0\n\nlocalhost lo")
+    began = watcher.snapshot()[-1][0]
+    time.sleep(0.2)
+    watcher.feed(b"gin: ")
+    *_, (at, line) = watcher.snapshot()
+    assert line == "localhost login: " and at == began
+    time.sleep(0.2)
+    assert watcher.snapshot()[-1][0] == began  # asking again does not move it
+    watcher.feed(b"\n[ 33.4] kvm: x")
+    assert watcher.snapshot()[-2] == (watcher.snapshot()[-2][0], "localhost login: ")
+    assert watcher.snapshot()[-1][0] > began  # the next line has its own time
+
+
 def test_seed_iso_has_cidata_label_and_user(tmp_path: Path) -> None:
     iso = build_seed_iso(tmp_path, "ssh-ed25519 AAAAC3Nza test", "i-123")
     head = iso.read_bytes()[32768 : 32768 + 2048]  # ISO 9660 primary volume descriptor

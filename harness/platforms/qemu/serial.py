@@ -49,6 +49,8 @@ class SerialWatcher:
         self.echo = echo
         self.lines: list[tuple[float, str]] = []
         self._partial = b""
+        self._partial_since = 0.0
+        """When the unterminated last line began (a login prompt stays unterminated)."""
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._follow, name="serial-watcher", daemon=True)
@@ -86,27 +88,27 @@ class SerialWatcher:
         """Take ``chunk`` of console output (the follower thread calls this; tests may too)."""
         now = time.monotonic() - self.origin
         data = self._partial + chunk
-        *complete, self._partial = data.split(b"\n")
+        *complete, partial = data.split(b"\n")
         if self.echo and chunk:
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.flush()
         with self._lock:
+            if complete or not self._partial:
+                self._partial_since = now  # a new unterminated line starts with this chunk
+            self._partial = partial
             for raw in complete:
                 text = raw.decode("utf-8", errors="replace").rstrip("\r")
                 self.lines.append((now, strip_ansi(text)))
 
     def snapshot(self) -> list[tuple[float, str]]:
-        """All complete lines so far plus the unterminated last one."""
+        """All complete lines so far plus the unterminated last one, each with the time it
+        began to arrive."""
         with self._lock:
             lines = list(self.lines)
-        if self._partial:
-            lines.append(
-                (
-                    time.monotonic() - self.origin,
-                    strip_ansi(self._partial.decode(errors="replace")),
-                )
-            )
+            partial, since = self._partial, self._partial_since
+        if partial:
+            lines.append((since, strip_ansi(partial.decode(errors="replace"))))
         return lines
 
     def tail(self, count: int = SERIAL_TAIL_LINES) -> list[str]:
