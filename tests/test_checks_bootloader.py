@@ -72,3 +72,65 @@ def test_no_clear_answer_counts_every_loader() -> None:
         "e17cbcf1c063 ro\n"
     )
     assert run("grub_no_ata_params", _facts("debian12", both)).status is F
+
+
+# A Debian 12 VM booted by systemd-boot, as documented rather than recorded (no test image uses
+# systemd-boot): `bootctl install` put the ESP's loader.conf (only commented lines) in place and
+# kernel-install's 90-loaderentry.install (systemd 252) wrote the entry in the ESP mounted at
+# /boot/efi: title/version/machine-id/sort-key/options/linux/initrd, of which the probe keeps the
+# options and linux lines. systemd-boot adds initrd= (with backslashes) to the running line and
+# sets LoaderInfo/LoaderEntrySelected (systemd's Boot Loader Interface).
+MID = "7f0c5d3c9c1b4b5c8d3a2e1f0a9b8c7d"
+SD_OPTIONS = (
+    "root=UUID=78b49e1e-a081-4596-94fb-e17cbcf1c063 ro console=tty0 console=ttyS0,115200 "
+    "earlyprintk=ttyS0,115200 rootdelay=300"
+)
+SD_ENTRY = (
+    f"### /boot/efi/loader/entries/{MID}-6.1.0-28-cloud-amd64.conf\n"
+    f"options    {SD_OPTIONS}\nlinux      /{MID}/6.1.0-28-cloud-amd64/linux\n"
+)
+SD_BOOT = (
+    f"{SD_ENTRY}### /boot/efi/loader/loader.conf\n### @boot\nefi=1\n"
+    f"LoaderInfo=systemd-boot 252.30-1~deb12u2\n"
+    f"LoaderEntrySelected={MID}-6.1.0-28-cloud-amd64.conf\n"
+)
+SD_CMDLINE = f"initrd=\\{MID}\\6.1.0-28-cloud-amd64\\initrd.img-6.1.0-28-cloud-amd64 {SD_OPTIONS}\n"
+
+
+def _sd(config: str) -> dict[str, str]:
+    return {"bootloader_config": config, "cmdline": SD_CMDLINE}
+
+
+def test_systemd_boot_boots_a_stale_grub_does_not() -> None:
+    """GRUB's leftover files name the parameters; systemd-boot, which started the VM, does not."""
+    assert run("grub_no_ata_params", _sd(SD_BOOT)).status is P
+    result = run("grub_no_ata_params", _sd(STALE_GRUB + SD_BOOT))
+    assert result.status is P, result.message
+    assert result.message.startswith("absent from systemd-boot, which boots the image")
+    # offline: the image's default entry is systemd-boot's, on an ESP the root tree lacks
+    offline = SD_BOOT.replace("### @boot\nefi=1\n", "### @boot\n").split("LoaderInfo")[0]
+    offline = offline.replace("/boot/efi/loader/entries/", "p1:/loader/entries/")
+    offline += f"loader=systemd-boot\nentry=p1:/loader/entries/{MID}-6.1.0-28-cloud-amd64.conf\n"
+    assert run("grub_no_ata_params", _sd(STALE_GRUB + offline)).status is P
+
+
+def test_systemd_boot_entries_count_when_it_boots() -> None:
+    """An older kernel's entry systemd-boot offers in its menu carries the parameters."""
+    old = SD_ENTRY.replace("6.1.0-28", "6.1.0-25").replace(SD_OPTIONS, f"{SD_OPTIONS} {ATA}")
+    result = run("grub_no_ata_params", _sd(old + SD_BOOT))
+    assert result.status is F and "6.1.0-25-cloud-amd64.conf" in result.actual
+
+
+def test_systemd_boot_files_do_not_count_when_grub_booted() -> None:
+    """A UEFI boot without LoaderInfo was not systemd-boot's: its leftover entry is discounted,
+    GRUB's files count."""
+    stale = SD_ENTRY.replace(SD_OPTIONS, f"{SD_OPTIONS} {ATA}")
+    facts = _facts("rhel9", stale + "### @boot\nefi=1\n")
+    result = run("grub_no_ata_params", facts)
+    assert result.status is P and "absent from GRUB" in result.message
+    assert "/boot/efi/loader/entries/" in result.message
+    # without the loader's word, the running line decides: the RHEL entry holds, GRUB boots
+    assert run("grub_no_ata_params", _facts("rhel9", stale)).status is P
+    # GRUB's own files still fail it
+    grub_input = f'### /etc/default/grub\nGRUB_CMDLINE_LINUX="{ATA}"\n'
+    assert run("grub_no_ata_params", _facts("rhel9", grub_input + "### @boot\nefi=1\n")).status is F

@@ -65,6 +65,29 @@ def test_bootloader_config_keeps_every_file_found_in_order() -> None:
     assert [f.path for f in stray] == ["", "/a"]
 
 
+def test_bootloader_config_says_which_loader_booted() -> None:
+    """The ``@boot`` section: systemd-boot's LoaderInfo online, the default entry offline."""
+    parse = bootloader_config.parse
+    sd = parse(
+        "### /boot/efi/loader/loader.conf\n### @boot\nefi=1\n"
+        "LoaderInfo=systemd-boot 252.30-1~deb12u2\nLoaderEntrySelected=a.conf\n"
+    )
+    assert [f.path for f in sd.files] == ["/boot/efi/loader/loader.conf"]
+    assert (sd.systemd_boot, sd.loader_info, sd.entry) == (
+        True,
+        "systemd-boot 252.30-1~deb12u2",
+        "a.conf",
+    )
+    assert parse("### @boot\nefi=1\nLoaderInfo=rEFInd 0.14\n").systemd_boot is False
+    assert parse("### @boot\nefi=1\n").systemd_boot is False  # UEFI, another loader
+    assert parse("### @boot\nefi=0\n").systemd_boot is False  # BIOS
+    assert parse("### @boot\n").systemd_boot is None  # efivarfs not mounted
+    assert parse("### /boot/grub/grub.cfg\n").systemd_boot is None  # an older probe's output
+    offline = parse("### @boot\nloader=grub\nentry=/boot/grub/grub.cfg\n")
+    assert (offline.systemd_boot, offline.loader_info) == (False, "offline: grub")
+    assert parse("### @boot\nloader=systemd-boot\nentry=p1:/x\n").systemd_boot is True
+
+
 def test_initramfs_modules_from_a_listing_and_from_modules_builtin() -> None:
     deb = initramfs_modules.parse(recorded("debian12", "initramfs_modules"))
     assert deb.release == "6.1.0-56-cloud-amd64" and deb.builtin == ()

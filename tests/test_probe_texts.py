@@ -55,12 +55,26 @@ echo "now=$(date +%s)"
     "bootloader_config": r"""
 for f in /etc/default/grub /etc/default/grub.d/*.cfg /boot/grub/grub.cfg /boot/grub2/grub.cfg \
          /boot/grub2/grubenv /boot/grub/menu.lst /boot/efi/EFI/*/grub.cfg \
-         /boot/extlinux/extlinux.conf /boot/syslinux/syslinux.cfg /boot/loader/entries/*.conf; do
+         /boot/extlinux/extlinux.conf /boot/syslinux/syslinux.cfg /boot/loader/entries/*.conf \
+         /boot/efi/loader/entries/*.conf /efi/loader/entries/*.conf /boot/loader/loader.conf \
+         /boot/efi/loader/loader.conf /efi/loader/loader.conf; do
   [ -f "$f" ] || continue
   echo "### $f"
-  grep -E '^[[:space:]]*(linux|linuxefi|kernel|append|APPEND|options|kernelopts|GRUB_CMDLINE_LINUX[A-Z_]*|set[[:space:]]+kernelopts)\b' "$f" \
-    | grep -v '^[[:space:]]*#' | cut -c1-2000
+  case $f in
+    */loader.conf) grep -E '^[[:space:]]*default[[:blank:]]' "$f" | cut -c1-2000;;
+    *) grep -E '^[[:space:]]*(linux|linuxefi|kernel|append|APPEND|options|kernelopts|GRUB_CMDLINE_LINUX[A-Z_]*|set[[:space:]]+kernelopts)\b' "$f" \
+         | grep -v '^[[:space:]]*#' | cut -c1-2000;;
+  esac
 done
+echo "### @boot"
+if ls /sys/firmware/efi/efivars/* >/dev/null 2>&1; then
+  echo "efi=1"
+  for v in LoaderInfo LoaderEntrySelected; do
+    f=/sys/firmware/efi/efivars/$v-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+    [ -f "$f" ] && echo "$v=$(tail -c +5 "$f" | tr -d '\000')"
+  done
+elif [ ! -d /sys/firmware/efi ]; then echo "efi=0"
+fi
 exit 0
 """,
     "bash_history": r"""
@@ -288,7 +302,7 @@ exit 0
 }
 
 _MOVED = re.compile(
-    r"""(?<![^\s"'=(<])/(etc|home|root|boot|var/lib|var/log|run/modprobe\.d|usr/lib/modprobe\.d|lib/modprobe\.d|lib/modules)(?=[/\s"');]|$)""",
+    r"""(?<![^\s"'=(<])/(etc|home|root|boot|sys/firmware|var/lib|var/log|run/modprobe\.d|usr/lib/modprobe\.d|lib/modprobe\.d|lib/modules)(?=[/\s"');]|$)""",
     re.MULTILINE,
 )
 
@@ -373,6 +387,20 @@ def _tree(root: Path, variant: str) -> Path:
         "title X\noptions root=/dev/vda2 reserve=0x1f0,0x8\nlinux /v",
     )
     w("/boot/efi/EFI/debian/grub.cfg", "search --fs-uuid x\n")
+    w("/boot/efi/loader/entries/deb.conf", "title D\n  options root=/dev/vda2 quiet\nlinux /l\n")
+    w(
+        "/boot/efi/loader/loader.conf",
+        "timeout 3\n#default x\ndefaultx 1\n  default\tdeb*\ndefault\n",
+    )
+    if variant == "a":  # booted by systemd-boot (variant b: no EFI variables at all)
+        guid = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+        for name, value in (
+            ("LoaderInfo", "systemd-boot 252.22-1~deb12u1"),
+            ("LoaderEntrySelected", "deb.conf"),
+            ("LoaderTimeInitUSec", "1"),
+        ):
+            data = b"\x06\x00\x00\x00" + (value + "\0").encode("utf-16-le")
+            w(f"/sys/firmware/efi/efivars/{name}-{guid}", data)
     w("/boot/extlinux/extlinux.conf", "LABEL x\n  KERNEL /vmlinuz\n  APPEND root=x console=ttyS0\n")
     w("/root/.bash_history", "ls\n" * 10)
     w("/home/alice/.bash_history", "")
@@ -526,6 +554,12 @@ def test_file_probes_print_what_their_pipelines_printed(
         _same(key, shell, root)
     out = _same("sudoers", shell, root)
     assert "90-cloud:1:\tDefaults:alice targetpw\n" in out  # the filters did see the corner cases
+    out = _same("bootloader_config", shell, root)
+    assert "### @boot\n" in out and "  default\tdeb*\n" in out
+    if variant == "a":  # the EFI variables decoded from UTF-16LE
+        assert (
+            "efi=1\nLoaderInfo=systemd-boot 252.22-1~deb12u1\nLoaderEntrySelected=deb.conf\n" in out
+        )
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))

@@ -282,33 +282,57 @@ _ENTRY = re.compile(
 
 
 def _loader(path: str) -> str:
-    """Which boot loader reads a configuration file: ``extlinux``, ``bls`` (Boot Loader
-    Specification entries: GRUB's blscfg and systemd-boot) or ``grub``."""
+    """Which boot loader reads a configuration file: ``extlinux``, ``systemd-boot`` (its
+    ``loader.conf`` and the entries on an ESP mounted at ``/boot/efi`` or ``/efi``, or on an
+    unmounted one, ``p1:/loader/entries/…``), ``bls`` (``/boot/loader/entries``: GRUB's blscfg,
+    or systemd-boot when ``/boot`` is its partition) or ``grub``."""
     if path.endswith(("extlinux.conf", "syslinux.cfg")):
         return "extlinux"
+    if path.endswith("/loader.conf") or (
+        "/loader/entries/" in path and not path.startswith("/boot/loader/")
+    ):
+        return "systemd-boot"
     return "bls" if "/loader/entries/" in path else "grub"
 
 
+_GROUPS = {
+    "grub": {"grub", "bls"},
+    "bls": {"grub", "bls"},
+    "extlinux": {"extlinux"},
+    "systemd-boot": {"systemd-boot", "bls"},
+}
+
+
 def _loaders_in_use(configs: BootloaderConfig, cmdline: Cmdline | None) -> set[str]:
-    """The loaders whose boot entries gave the running command line: an entry holds when each
-    of its concrete arguments (``$var`` left out) is in the command line. GRUB and BLS count as
-    one (blscfg). When no entry holds, or entries of both GRUB and extlinux do, every loader
-    counts: only a clear answer lets a file be discounted."""
-    every = {"grub", "bls", "extlinux"}
+    """The loaders whose files boot the image. systemd-boot's own word decides first
+    (``LoaderInfo`` online, the default entry offline: :attr:`BootloaderConfig.systemd_boot`):
+    it reads its ESP entries and ``/boot/loader/entries``. Otherwise the loader whose boot entry
+    gave the running command line: an entry holds when each of its concrete arguments (``$var``
+    left out) is in the command line; GRUB and its BLS entries count as one (blscfg). When no
+    entry holds, or entries of two loaders do, every loader counts: only a clear answer lets a
+    file be discounted. systemd-boot's files never count once it is known not to be the loader."""
+    if configs.systemd_boot:
+        return _GROUPS["systemd-boot"]
+    every = {"grub", "bls", "extlinux"} | (
+        set() if configs.systemd_boot is False else {"systemd-boot"}
+    )
     if cmdline is None:
         return every
     running = set(cmdline.params)
     held: set[str] = set()
     for config in configs.files:
+        loader = _loader(config.path)
+        if loader not in every:
+            continue
         for line in config.lines:
             m = _ENTRY.match(line)
             words = [w.strip("\"'") for w in (m.group(2).split() if m else [])]
             concrete = [w for w in words if w and "$" not in w]
             if concrete and set(concrete) <= running:
-                held.add(_loader(config.path))
-    if not held or ("extlinux" in held and held & {"grub", "bls"}):
+                held.add("grub" if loader == "bls" else loader)
+    if len(held) != 1:
         return every
-    return {"extlinux"} if held == {"extlinux"} else {"grub", "bls"}
+    return _GROUPS[held.pop()]
 
 
 @check(
@@ -344,6 +368,7 @@ def grub_no_ata_params(facts: Facts, params: Params) -> Outcome:
         return Outcome(Status.FAIL, hits[0], "legacy ATA parameters configured", clip(hits))
     if ignored:
         loader = "extlinux" if in_use == {"extlinux"} else "GRUB"
+        loader = "systemd-boot" if "systemd-boot" in in_use else loader
         return Outcome(
             Status.PASS,
             "absent",

@@ -100,6 +100,16 @@ def cloud_init_error_status(facts: Facts, params: Params) -> Outcome:
         )
     if status.status_rc not in (0, None):
         return Outcome(Status.FAIL, actual, "cloud-init status reports an error")
+    # cloud-init exits 0 while it still runs: only a finished cloud-init's 0 is a verdict, and
+    # no answer is none (the harness's settle wait may have ended first)
+    if status.status_rc is None or not status.status:
+        return Outcome(Status.ERROR, actual, "not judged: cloud-init status gave no answer")
+    if status.status == "running":
+        return Outcome(
+            Status.ERROR,
+            actual,
+            "not judged: cloud-init was still running (its status is not final)",
+        )
     return Outcome(Status.PASS, actual, "cloud-init finished cleanly")
 
 

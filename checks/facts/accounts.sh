@@ -17,7 +17,7 @@ echo "### authorized_keys"
 akf=
 SSHD=/usr/sbin/sshd; [ -x "$SSHD" ] || SSHD=/usr/bin/sshd
 if [ -x "$SSHD" ]; then
-  out=$("$SSHD" -T -C user=azureuser,host=client.invalid,addr=198.51.100.10 2>/dev/null) \
+  out=$("$SSHD" -T -C user=azureuser,host=client.invalid,addr=198.51.100.10,laddr=10.0.0.4,lport=22 2>/dev/null) \
     || out=$("$SSHD" -T 2>/dev/null)
   while IFS= read -r l; do case $l in authorizedkeysfile' '*) akf=${l#* };; esac; done <<EOF_T
 $out

@@ -4,7 +4,9 @@
 set --
 for f in /etc/default/grub /etc/default/grub.d/*.cfg /boot/grub/grub.cfg /boot/grub2/grub.cfg \
          /boot/grub2/grubenv /boot/grub/menu.lst /boot/efi/EFI/*/grub.cfg \
-         /boot/extlinux/extlinux.conf /boot/syslinux/syslinux.cfg /boot/loader/entries/*.conf; do
+         /boot/extlinux/extlinux.conf /boot/syslinux/syslinux.cfg /boot/loader/entries/*.conf \
+         /boot/efi/loader/entries/*.conf /efi/loader/entries/*.conf /boot/loader/loader.conf \
+         /boot/efi/loader/loader.conf /efi/loader/loader.conf; do
   [ -f "$f" ] && set -- "$@" "$f"
 done
 [ $# -gt 0 ] && awk 'BEGIN {
@@ -12,8 +14,23 @@ done
   for (i = 1; i < ARGC; i++) {
     f = ARGV[i]
     print "### " f
-    while ((getline l < f) > 0) if (l ~ re) print substr(l, 1, 2000)
+    # loader.conf: only its default line (which entry systemd-boot starts)
+    r = f ~ /\/loader\.conf$/ ? "^[ \t\r\f\v]*default[ \t]" : re
+    while ((getline l < f) > 0) if (l ~ r) print substr(l, 1, 2000)
     close(f)
   }
 }' "$@"
+# Which loader started this boot: systemd-boot sets the volatile LoaderInfo variable on every boot
+# (systemd's Boot Loader Interface); GRUB and a BIOS boot set none. An efivarfs value is 4
+# attribute bytes then a NUL-terminated UTF-16LE string: ASCII once the NULs are dropped.
+echo "### @boot"
+set -- /sys/firmware/efi/efivars/*
+if [ -e "$1" ]; then
+  echo "efi=1"
+  for v in LoaderInfo LoaderEntrySelected; do
+    f=/sys/firmware/efi/efivars/$v-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+    [ -f "$f" ] && printf '%s=%s\n' "$v" "$(tail -c +5 "$f" | tr -d '\000')"
+  done
+elif [ ! -d /sys/firmware/efi ]; then echo "efi=0"
+fi
 exit 0

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from checks.fact import supplied
 
+NOT_FINAL = {"cloud_init": ("running",), "system": ("starting", "initializing")}
+"""States of :attr:`HarnessFootprint.settled` that are not final (the boot was still going)."""
+
 
 @dataclass(frozen=True)
 class HarnessFootprint:
@@ -26,6 +29,21 @@ class HarnessFootprint:
     the deploy user, whose own files are not the harness's to judge); from the platform's
     :attr:`harness.platforms.machine.Footprint.login_is_deploy_user`, never from :attr:`added`'s
     words."""
+
+    def unsettled(self, part: str) -> str:
+        """Why ``part`` (``cloud_init`` or ``system``) had not settled when the checks ran, as
+        the harness's bounded wait saw it (``cloud-init status --wait``, ``systemctl
+        is-system-running --wait``): an empty or missing answer, or a state that is not final.
+        "" when it had settled, or when the harness recorded no wait (offline, supplied facts)."""
+        if not self.settled:
+            return ""
+        state = self.settled.get(part, "")
+        what = {"cloud_init": "cloud-init", "system": "systemd"}.get(part, part)
+        if state in ("", "unknown"):
+            return f"the harness's wait for {what} got no answer"
+        if state in NOT_FINAL.get(part, ()):
+            return f"{what} was still {state!r} when the harness's wait ended"
+        return ""
 
     @property
     def accounts(self) -> set[str]:

@@ -108,9 +108,20 @@ def _normalise(key: str, value: str) -> str | None:
     return "without-password" if value == "prohibit-password" else value
 
 
-CONNECTION = {"user": "azureuser", "host": "client.invalid", "addr": "198.51.100.10"}
+CONNECTION = {
+    "user": "azureuser",
+    "host": "client.invalid",
+    "addr": "198.51.100.10",
+    "laddr": "10.0.0.4",
+    "lport": "22",
+}
 """The connection the online probe asks ``sshd -T -C`` about: a customer's first login (Azure's
-default admin name, an outside address); the offline reading applies Match blocks for it too."""
+default admin name, an outside address, to port 22 of the first address of Azure's default
+subnet 10.0.0.0/24); the offline reading applies Match blocks for it too. It gives no
+``rdomain`` (OpenSSH < 7.6 refuses the word), so ``Match RDomain`` never holds."""
+
+SPEC = ",".join(f"{key}={value}" for key, value in CONNECTION.items())
+""":data:`CONNECTION` as ``sshd -T -C`` takes it (``sshd.sh`` and ``accounts.sh`` pass it)."""
 
 
 class ConfigTree(Protocol):
@@ -123,24 +134,29 @@ class ConfigTree(Protocol):
     def glob(self, pattern: str) -> list[str]: ...
 
 
-def _patterns(value: str, patterns: str, *, fold: bool) -> bool:
-    """OpenSSH's ``match_pattern_list``: ``*``/``?`` wildcards, a matching ``!pattern`` refuses."""
+def _pattern_list(value: str, patterns: str, *, fold: bool) -> int:
+    """OpenSSH's ``match_pattern_list``: 1 when a pattern matches, -1 when a ``!pattern`` does
+    (it refuses), else 0; ``*``/``?`` wildcards."""
     subject = value.lower() if fold else value
-    hit = False
+    hit = 0
     for pattern in patterns.split(","):
         negated = pattern.startswith("!")
         pattern = pattern[1:] if negated else pattern
         pattern = (pattern.lower() if fold else pattern).replace("[", "[[]")
         if fnmatchcase(subject, pattern):
             if negated:
-                return False
-            hit = True
+                return -1
+            hit = 1
     return hit
 
 
-def _addresses(addr: str, patterns: str) -> bool:
+def _patterns(value: str, patterns: str, *, fold: bool) -> bool:
+    return _pattern_list(value, patterns, fold=fold) == 1
+
+
+def _addresses(addr: str | None, patterns: str) -> bool:
     """OpenSSH's ``addr_match_list``: CIDR or wildcard patterns, ``!`` refuses; a malformed CIDR
-    is sshd's "Invalid Match address" error."""
+    is sshd's "Invalid Match address" error, also in the start-up parse (``addr`` None)."""
     hit = False
     for pattern in patterns.split(","):
         negated = pattern.startswith("!")
@@ -150,9 +166,9 @@ def _addresses(addr: str, patterns: str) -> bool:
                 network = ipaddress.ip_network(pattern, strict=True)
             except ValueError:
                 raise ValueError(f"invalid Match address {pattern!r}") from None
-            matched = ipaddress.ip_address(addr) in network
+            matched = addr is not None and ipaddress.ip_address(addr) in network
         else:
-            matched = fnmatchcase(addr, pattern.replace("[", "[[]"))
+            matched = addr is not None and fnmatchcase(addr, pattern.replace("[", "[[]"))
         if matched:
             if negated:
                 return False
@@ -160,11 +176,70 @@ def _addresses(addr: str, patterns: str) -> bool:
     return hit
 
 
-def _match(condition: str, connection: Mapping[str, str] | None) -> bool:
-    """sshd's ``match_cfg_line``: every criterion must hold; without a connection (the start-up
-    parse) only ``all`` does; in a test spec a criterion it does not give (LocalAddress,
-    LocalPort, RDomain) fails; Group needs the user in the image's groups, which the spec's
-    user is not. Raises ValueError where sshd stops with "Bad Match condition"."""
+def _records(tree: ConfigTree, path: str) -> list[list[str]]:
+    """The colon-separated records of an NSS ``files`` database (/etc/passwd, /etc/group)."""
+    if not tree.is_file(path):
+        return []
+    return [line.split(":") for line in tree.lines(path) if line and not line.startswith("#")]
+
+
+def _port(tree: ConfigTree, word: str) -> int:
+    """OpenSSH's ``a2port``: a number 0-65535 or a TCP service name of the image's
+    ``/etc/services`` (``getservbyname``); anything else is sshd's "Invalid LocalPort" error."""
+    if re.fullmatch(r"[+-]?\d+", word) and 0 <= int(word) <= 65535:
+        return int(word)
+    for line in tree.lines("/etc/services") if tree.is_file("/etc/services") else []:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and word in (fields[0], *fields[2:]):
+            number, _, protocol = fields[1].partition("/")
+            if protocol == "tcp" and number.isdigit():
+                return int(number)
+    raise ValueError(f"invalid Match LocalPort {word!r}")
+
+
+def user_groups(tree: ConfigTree, user: str) -> list[str] | None:
+    """The groups sshd's ``Match Group`` sees for ``user`` (``match_cfg_line_group``:
+    ``getpwnam`` then ``getgrouplist``/``getgrgid``), from the image's own ``/etc/passwd`` and
+    ``/etc/group``: the primary group and every group listing the user, each gid named by its
+    first entry, a gid without one left out. None when the user has no passwd entry (sshd: "Can't
+    match group ... user does not exist"). Only the ``files`` databases are read: an account
+    known only to LDAP/SSSD is not on the disk to read."""
+    entry = next((r for r in _records(tree, "/etc/passwd") if len(r) >= 4 and r[0] == user), None)
+    if entry is None or not entry[3].isdigit():
+        return None
+    groups = [r for r in _records(tree, "/etc/group") if len(r) >= 4 and r[2].isdigit()]
+    gids = [int(entry[3])]
+    for record in groups:
+        if user in record[3].split(",") and int(record[2]) not in gids:
+            gids.append(int(record[2]))
+    names = []
+    for gid in gids:
+        name = next((r[0] for r in groups if int(r[2]) == gid), None)
+        if name is not None:
+            names.append(name)
+    return names
+
+
+def _group_matches(tree: ConfigTree, user: str, patterns: str) -> bool:
+    """``ga_match_pattern_list``: some group matches and none is refused by a ``!pattern``."""
+    found = False
+    for name in user_groups(tree, user) or []:
+        result = _pattern_list(name, patterns, fold=False)
+        if result == -1:
+            return False
+        found = found or result == 1
+    return found
+
+
+_ATTRIBUTES = ("user", "group", "host", "address", "localaddress", "localport", "rdomain")
+
+
+def _match(condition: str, connection: Mapping[str, str] | None, tree: ConfigTree) -> bool:
+    """sshd's ``match_cfg_line`` (OpenSSH 7.4-9.x): every criterion must hold; without a
+    connection (the start-up parse, or a file included from an inactive block) none but ``all``
+    does, though malformed addresses and ports are still errors; ``Group`` looks the spec's user
+    up in the image's files (:func:`user_groups`); ``RDomain`` never holds (the spec gives none).
+    Raises ValueError where sshd stops with "Bad Match condition"."""
     words = condition.split("#", 1)[0].split()
     if not words:
         raise ValueError("Match without criteria")
@@ -177,24 +252,23 @@ def _match(condition: str, connection: Mapping[str, str] | None) -> bool:
     result = True
     for attribute, argument in zip(words[::2], words[1::2], strict=True):
         attribute = attribute.lower()
-        if attribute not in (
-            "user",
-            "group",
-            "host",
-            "address",
-            "localaddress",
-            "localport",
-            "rdomain",
-        ):
+        if attribute not in _ATTRIBUTES:
             raise ValueError(f"unsupported Match attribute {attribute}")
-        if attribute == "address" and connection is not None:
-            result = _addresses(connection["addr"], argument) and result
-        elif attribute == "user" and connection is not None:
-            result = _patterns(connection["user"], argument, fold=False) and result
-        elif attribute == "host" and connection is not None:
-            result = _patterns(connection["host"], argument, fold=True) and result
+        if attribute in ("address", "localaddress"):
+            key = "addr" if attribute == "address" else "laddr"
+            held = _addresses(None if connection is None else connection[key], argument)
+        elif attribute == "localport":
+            port = _port(tree, argument)  # checked before the connection, as sshd does
+            held = connection is not None and port == int(connection["lport"])
+        elif connection is None or attribute == "rdomain":
+            held = False
+        elif attribute == "user":
+            held = _patterns(connection["user"], argument, fold=False)
+        elif attribute == "host":
+            held = _patterns(connection["host"], argument, fold=True)
         else:
-            result = False
+            held = _group_matches(tree, connection["user"], argument)
+        result = held and result
     return result
 
 
@@ -222,7 +296,8 @@ def _walk(
             continue
         key, value = m.group(1).lower(), m.group(2)
         if key == "match":
-            active = False if never else _match(value, connection)
+            held = _match(value, None if never else connection, tree)
+            active = held and not never
             match_only = False
         elif key == "include":
             for word in value.split():
@@ -277,8 +352,8 @@ def read_offline(image: OfflineImage) -> str:
             raise OfflineError(f"/etc/ssh/sshd_config: {exc}") from None
         out += [f"{key} {value}" for key, value in found.items()]
         out.append(
-            "sshd_t_offline=from the configuration files (Include and Match for "
-            f"user={CONNECTION['user']},addr={CONNECTION['addr']}; sshd not run)"
+            f"sshd_t_offline=from the configuration files (Include and Match for {SPEC}; "
+            "Group from the image's /etc/passwd and /etc/group; sshd not run)"
         )
     out.append("### main_config")
     if image.is_file("/etc/ssh/sshd_config"):

@@ -5,9 +5,11 @@ echo "### effective"
 SSHD=/usr/sbin/sshd; [ -x "$SSHD" ] || SSHD=/usr/bin/sshd
 if [ -x "$SSHD" ]; then
   # What a real connection gets: -C applies the Match blocks (a plain -T prints only the global
-  # part). The spec is a customer's first login (Azure's default admin name, an outside address);
-  # an sshd too old for -C, or one that rejects the spec, gives the global settings instead.
-  out=$("$SSHD" -T -C user=azureuser,host=client.invalid,addr=198.51.100.10 2>&1) \
+  # part). The spec is a customer's first login (Azure's default admin name, an outside address,
+  # port 22 of 10.0.0.4: checks/facts/sshd.py CONNECTION). laddr/lport are needed: without them
+  # a `Match LocalPort` stops sshd -T ("'lport' not in connection test specification"). An sshd
+  # too old for -C, or one that rejects the spec, gives the global settings instead.
+  out=$("$SSHD" -T -C user=azureuser,host=client.invalid,addr=198.51.100.10,laddr=10.0.0.4,lport=22 2>&1) \
     || out=$("$SSHD" -T 2>&1)
   printf '%s\n' "$out" | (
     rc=1; l=

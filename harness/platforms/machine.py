@@ -48,6 +48,39 @@ class SettleState:
         """``{"cloud_init": ..., "system": ...}`` for reports."""
         return {"cloud_init": self.cloud_init, "system": self.system}
 
+    @classmethod
+    def parse(cls, stdout: str, seconds: float = 0.0) -> SettleState:
+        """The states :func:`settle_script` printed; a missing or empty answer is ``unknown``
+        (never a state the guest did not report)."""
+        states = {"cloud_init": "unknown", "system": "unknown"}
+        for line in stdout.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key in states:
+                states[key] = value.strip() or "unknown"
+        return cls(states["cloud_init"], states["system"], seconds)
+
+
+def settle_script(per_step: int) -> str:
+    """The guest script :meth:`Machine.wait_settled` runs: each wait bounded by ``per_step``
+    seconds. systemd < 240 (RHEL 7's 219, SLES 12's 228) has no ``is-system-running --wait``:
+    it prints nothing and exits 1 (not ``timeout``'s 124), so the state is polled instead."""
+    return (
+        "if command -v cloud-init >/dev/null 2>&1; then\n"
+        f"  timeout {per_step} cloud-init status --wait >/dev/null 2>&1\n"
+        "  s=$(cloud-init status 2>/dev/null | sed -n 's/^status: *//p')\n"
+        '  echo "cloud_init=${s:-unknown}"\n'
+        "else echo cloud_init=absent; fi\n"
+        f"s=$(timeout {per_step} systemctl is-system-running --wait 2>/dev/null); rc=$?\n"
+        'if [ -z "$s" ] && [ "$rc" -ne 124 ]; then\n'
+        "  i=0\n"
+        '  while s=$(systemctl is-system-running 2>/dev/null); [ "$s" = starting ] ||'
+        ' [ "$s" = initializing ]; do\n'
+        f'    [ "$i" -ge {per_step} ] && break; sleep 2; i=$((i + 2))\n'
+        "  done\n"
+        "fi\n"
+        'echo "system=${s:-unknown}"\n'
+    )
+
 
 @dataclass(frozen=True)
 class Footprint:
@@ -136,28 +169,14 @@ class Machine:
         if self._settled is not None:
             return self._settled
         limit = timeout if timeout is not None else DEFAULT_SETTLE_TIMEOUT * self.timeout_scale
-        per_step = max(1, int(limit / 2))
-        script = (
-            "if command -v cloud-init >/dev/null 2>&1; then\n"
-            f"  timeout {per_step} cloud-init status --wait >/dev/null 2>&1\n"
-            "  s=$(cloud-init status 2>/dev/null | sed -n 's/^status: *//p')\n"
-            '  echo "cloud_init=${s:-unknown}"\n'
-            "else echo cloud_init=absent; fi\n"
-            f"s=$(timeout {per_step} systemctl is-system-running --wait 2>/dev/null)\n"
-            'echo "system=${s:-unknown}"\n'
-        )
+        script = settle_script(max(1, int(limit / 2)))
         started = time.monotonic()
         if session is not None:
             result = session.run_script(script, sudo=True, timeout=limit + 30)
         else:
             with self.session() as ssh:
                 result = ssh.run_script(script, sudo=True, timeout=limit + 30)
-        states = {"cloud_init": "unknown", "system": "unknown"}
-        for line in result.stdout_text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key in states:
-                states[key] = value.strip() or "unknown"
-        settled = SettleState(states["cloud_init"], states["system"], time.monotonic() - started)
+        settled = SettleState.parse(result.stdout_text, time.monotonic() - started)
         self.facts["cloud_init_status"] = settled.cloud_init
         self.facts["system_state"] = settled.system
         self._settled = settled
