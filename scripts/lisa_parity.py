@@ -185,11 +185,13 @@ def main(argv: list[str]) -> int:
     for image in images:
         ssh, stop = boot(image)
         try:
+            # vmcert first: LISA's own actions (an apt-get update without network, reading a
+            # grub.cfg that does not exist) land in the journal that boot_log_clean reads
+            vmcert = run_vmcert(ssh)
             with tempfile.TemporaryDirectory(prefix="vmcert-lisa-") as tmp:
                 lisa = run_lisa(ssh, Path(tmp))
-            vmcert = run_vmcert(ssh)
         finally:
-            subprocess.run(stop, shell=True, check=False)
+            subprocess.run(["sh", "-c", stop], check=False)
         table(image, lisa, vmcert)
     return 0
 

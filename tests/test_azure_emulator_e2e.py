@@ -224,8 +224,8 @@ def test_boot_cli_prints_the_timeline_and_keeps_the_emulator(
     assert re.search(r"\d+\.\d s  cloud-init\s+health report: Ready", err), err[-4000:]
     reach = re.search(r"reach it with: (ssh .+)", err)
     stop = re.search(
-        r"stop it with: kill (\d+); rm -rf (\S+) \(the Azure emulator, pid (\d+), stops when QEMU "
-        r"exits\)",
+        r"stop it with: kill (\d+); rm -rf (\S+)  # the Azure emulator \(pid (\d+)\) stops when "
+        r"QEMU exits",
         err,
     )
     assert reach is not None and stop is not None, err[-4000:]
@@ -238,11 +238,16 @@ def test_boot_cli_prints_the_timeline_and_keeps_the_emulator(
         answer = subprocess.run([*ssh, "hostname"], capture_output=True, text=True, timeout=180)
         assert answer.stdout.strip() == "vmcert-azure", answer.stderr
         assert "serving the VM" in (run_dir / "azure" / "keeper.log").read_text()
-        subprocess.run(["kill", str(qemu_pid)], check=True)
+        # the printed stop command, pasted into a shell as a user would
+        line = re.search(r"stop it with: (.+)", err)
+        assert line is not None
+        stopped = subprocess.run(["sh", "-c", line.group(1)], capture_output=True, text=True)
+        assert stopped.returncode == 0, stopped.stderr
         deadline = time.monotonic() + 30
         while alive(kept_pid) or alive(qemu_pid):
             assert time.monotonic() < deadline, "the keeper or QEMU outlived the stop command"
             time.sleep(0.2)
+        assert not run_dir.exists()
     finally:
         for pid in (qemu_pid, kept_pid):
             if alive(pid):

@@ -231,7 +231,8 @@ def _boot(
     if azure is not None and context.keep:
         # the guest's network runs through the emulator: it must outlive this process
         run.keeper = keeper.spawn(azure.emulator, qemu_pid)
-        stop_hint += f" (the Azure emulator, pid {run.keeper.pid}, stops when QEMU exits)"
+        # a shell comment: the hint must still run when pasted into a shell
+        stop_hint += f"  # the Azure emulator (pid {run.keeper.pid}) stops when QEMU exits"
     facts = {
         "platform": QemuPlatform.name,
         "accel": accel.name,
