@@ -122,8 +122,8 @@ def test_systemd_boot_entries_count_when_it_boots() -> None:
 
 
 def test_systemd_boot_files_do_not_count_when_grub_booted() -> None:
-    """A UEFI boot without LoaderInfo was not systemd-boot's: its leftover entry is discounted,
-    GRUB's files count."""
+    """A UEFI boot without LoaderInfo is not known to be systemd-boot's: the running command
+    line decides, so its leftover entry is discounted and GRUB's files count."""
     stale = SD_ENTRY.replace(SD_OPTIONS, f"{SD_OPTIONS} {ATA}")
     facts = _facts("rhel9", stale + "### @boot\nefi=1\n")
     result = run("grub_no_ata_params", facts)

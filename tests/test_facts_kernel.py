@@ -79,7 +79,8 @@ def test_bootloader_config_says_which_loader_booted() -> None:
         "a.conf",
     )
     assert parse("### @boot\nefi=1\nLoaderInfo=rEFInd 0.14\n").systemd_boot is False
-    assert parse("### @boot\nefi=1\n").systemd_boot is False  # UEFI, another loader
+    assert parse("### @boot\nefi=1\n").systemd_boot is None  # UEFI without LoaderInfo: unknown
+    assert parse("### @boot\nefi=0\n").systemd_boot is False  # BIOS: not a UEFI loader
     assert parse("### @boot\nefi=0\n").systemd_boot is False  # BIOS
     assert parse("### @boot\n").systemd_boot is None  # efivarfs not mounted
     assert parse("### /boot/grub/grub.cfg\n").systemd_boot is None  # an older probe's output

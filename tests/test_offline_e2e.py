@@ -11,6 +11,7 @@ judged offline and are left out; everything else must agree. Boots VMs: marked e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from checks.fact import FACTS, Facts, load_builtin_facts
+from checks.facts.bootloader_config import BootloaderConfig
 from checks.facts.harness_footprint import FACT as HARNESS_FOOTPRINT
 from checks.model import Result, Status
 from checks.offline import read_image_facts
@@ -141,13 +143,40 @@ def test_defective_failures_are_found_offline(both: Both) -> None:
     assert failed == set(RECIPES[both.variant].expected_failures)
 
 
+def _comparable(name: str, text: str | None) -> str | None:
+    """``bootloader_config`` without what only one source can give: its last section says which
+    loader started the boot (EFI variables online, the image's default entry offline), and a
+    ``### pN:`` section is an EFI partition the running guest has not mounted."""
+    if name != "bootloader_config" or text is None:
+        return text
+    kept: list[str] = []
+    skip = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("### "):
+            skip = line.startswith("### @boot") or re.match(r"### p\d+:", line) is not None
+        if not skip:
+            kept.append(line)
+    return "".join(kept)
+
+
 def test_offline_texts_equal_the_probes_output(both: Both) -> None:
     differ = {
         name: (both.offline.raw.get(name), both.online.raw.get(name))
         for name in SAME_TEXT
-        if both.offline.raw.get(name) != both.online.raw.get(name)
+        if _comparable(name, both.offline.raw.get(name))
+        != _comparable(name, both.online.raw.get(name))
     }
     assert differ == {}, f"{both.variant}: {differ}"
+    # what those sections decide agrees: the loader that starts the image
+    offline_loader = both.offline.get(FACTS.get("bootloader_config"))
+    online_loader = both.online.get(FACTS.get("bootloader_config"))
+    assert isinstance(offline_loader, BootloaderConfig)
+    assert isinstance(online_loader, BootloaderConfig)
+    expected = both.variant == "gen2"
+    assert offline_loader.systemd_boot is expected
+    # online, LoaderInfo decides when the guest shows it (the gen2 guest under OVMF here does
+    # not: unknown, and the running command line decides); never the opposite answer
+    assert online_loader.systemd_boot in (None, expected)
     for name in ("uname",):
         off, on = both.offline.get(FACTS.get(name)), both.online.get(FACTS.get(name))
         assert off is not None and on is not None
