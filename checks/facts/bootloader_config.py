@@ -60,9 +60,8 @@ def parse(text: str) -> BootloaderConfig:
     elif loader:
         systemd_boot, info = loader == "systemd-boot", f"offline: {loader}"
     elif boot.get("efi") == "0":
-        # a BIOS boot: systemd-boot (a UEFI program) did not start it. A UEFI boot without
-        # LoaderInfo stays unknown: the gen2 test image, started by systemd-boot under OVMF,
-        # showed no LoaderInfo to its guest, so its absence proves nothing
+        # a BIOS boot: systemd-boot (a UEFI program) did not start it. A UEFI boot without a
+        # readable LoaderInfo stays unknown: an unreadable variable is not an absent one
         systemd_boot = False
     entry = boot.get("LoaderEntrySelected") or boot.get("entry", "")
     return BootloaderConfig(files, systemd_boot, info, entry)

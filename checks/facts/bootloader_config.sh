@@ -29,7 +29,9 @@ if [ -e "$1" ]; then
   echo "efi=1"
   for v in LoaderInfo LoaderEntrySelected; do
     f=/sys/firmware/efi/efivars/$v-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
-    [ -f "$f" ] && printf '%s=%s\n' "$v" "$(tail -c +5 "$f" | tr -d '\000')"
+    # read through a pipe: efivarfs sizes its files oddly, and tail seeking into one read nothing
+    # shellcheck disable=SC2002
+    [ -f "$f" ] && printf '%s=%s\n' "$v" "$(cat "$f" | tail -c +5 | tr -d '\000')"
   done
 elif [ ! -d /sys/firmware/efi ]; then echo "efi=0"
 fi
