@@ -174,7 +174,7 @@ def test_offline_texts_equal_the_probes_output(both: Both) -> None:
     assert isinstance(online_loader, BootloaderConfig)
     expected = both.variant == "gen2"
     assert offline_loader.systemd_boot is expected
-    assert online_loader.systemd_boot is (True if expected else False)  # LoaderInfo / BIOS
+    assert online_loader.systemd_boot is expected  # LoaderInfo / a BIOS boot
     for name in ("uname",):
         off, on = both.offline.get(FACTS.get(name)), both.online.get(FACTS.get(name))
         assert off is not None and on is not None
