@@ -18,6 +18,7 @@ APT_PACKAGES=(
   python3-pip                            # pip for Debian's own python3 (a pyenv python has its own)
   cpio busybox gawk                      # probe-text tests: the shells, awks and cpio a guest may have
   zstd lz4 bzip2 xz-utils                # probe-text tests: every initramfs compression
+  db5.3-util                             # offline family tests: rpm Berkeley DB files (db5.3_load)
   shellcheck                             # fact-text lint: every probe text as shipped
   postgresql                             # publishing pipeline tests: a PostgreSQL started by the tests
   chromium                               # web console tests: Playwright drives Debian's Chromium

@@ -8,6 +8,12 @@ the vmcert checks that judge the same thing and theirs, and whether they agree. 
 ``lisa`` command of the ``mslisa`` package (``$VMCERT_LISA`` names another executable).
 ``$VMCERT_LISA_HOST=HOST:PORT:USER:KEY`` compares the two on a machine that is already running
 instead (nothing is booted): use a throw-away machine only, LISA's cases run as root there.
+
+``$VMCERT_LISA_CACHE=DIR`` keeps LISA's verdicts per image in ``DIR/<image file name>.json`` and
+reuses them when the file exists: LISA's verdicts depend on the image only, so after a change to
+vmcert a re-run boots each image and runs vmcert's checks without LISA's five minutes per image.
+The test images' file names carry their recipe hash, so a rebuilt image is never matched with an
+older image's verdicts.
 """
 
 from __future__ import annotations
@@ -172,6 +178,11 @@ def table(image: Path, lisa: dict[str, str], vmcert: dict[str, str]) -> int:
     return counts["no"]
 
 
+# the good image, its planted defects, the image as Azure's Debian images are made (waagent
+# installed), and the Generation 2 disk (systemd-boot, which LISA's Debian grub case cannot read)
+DEFAULT_VARIANTS = ("good", "defective", "azure", "gen2")
+
+
 def main(argv: list[str]) -> int:
     host = os.environ.get("VMCERT_LISA_HOST")
     if host:  # an already running machine: HOST:PORT:USER:KEY (nothing is booted or stopped)
@@ -181,18 +192,29 @@ def main(argv: list[str]) -> int:
             lisa = run_lisa(ssh, Path(tmp))
         table(Path(f"{user}@{address}:{port}"), lisa, run_vmcert(ssh))
         return 0
-    images = [Path(a) for a in argv] or [Path(_build("good")), Path(_build("defective"))]
+    images = [Path(a) for a in argv] or [Path(_build(v)) for v in DEFAULT_VARIANTS]
+    disagreements = 0
     for image in images:
+        cache = os.environ.get("VMCERT_LISA_CACHE")
+        cached = Path(cache) / f"{image.name}.json" if cache else None
+        lisa = json.loads(cached.read_text()) if cached and cached.exists() else None
         ssh, stop = boot(image)
         try:
             # vmcert first: LISA's own actions (an apt-get update without network, reading a
             # grub.cfg that does not exist) land in the journal that boot_log_clean reads
             vmcert = run_vmcert(ssh)
-            with tempfile.TemporaryDirectory(prefix="vmcert-lisa-") as tmp:
-                lisa = run_lisa(ssh, Path(tmp))
+            if lisa is None:
+                with tempfile.TemporaryDirectory(prefix="vmcert-lisa-") as tmp:
+                    lisa = run_lisa(ssh, Path(tmp))
+                if cached is not None:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    cached.write_text(json.dumps(lisa, indent=1, sort_keys=True) + "\n")
+            else:
+                print(f"{image.name}: LISA's verdicts from {cached}", file=sys.stderr)
         finally:
             subprocess.run(["sh", "-c", stop], check=False)
-        table(image, lisa, vmcert)
+        disagreements += table(image, lisa, vmcert)
+    print(f"\n{len(images)} images, {disagreements} disagreements in all")
     return 0
 
 

@@ -74,12 +74,13 @@ def test_no_clear_answer_counts_every_loader() -> None:
     assert run("grub_no_ata_params", _facts("debian12", both)).status is F
 
 
-# A Debian 12 VM booted by systemd-boot, as documented rather than recorded (no test image uses
-# systemd-boot): `bootctl install` put the ESP's loader.conf (only commented lines) in place and
-# kernel-install's 90-loaderentry.install (systemd 252) wrote the entry in the ESP mounted at
-# /boot/efi: title/version/machine-id/sort-key/options/linux/initrd, of which the probe keeps the
-# options and linux lines. systemd-boot adds initrd= (with backslashes) to the running line and
-# sets LoaderInfo/LoaderEntrySelected (systemd's Boot Loader Interface).
+# A Debian 12 VM booted by systemd-boot with its ESP mounted, as documented (the gen2 test image's
+# guest, recorded below, does not mount its ESP): `bootctl install` put the ESP's loader.conf
+# (only commented lines) in place and kernel-install's 90-loaderentry.install (systemd 252)
+# wrote the entry in the ESP mounted at /boot/efi: title/version/machine-id/sort-key/options/
+# linux/initrd, of which the probe keeps the options and linux lines. systemd-boot adds initrd=
+# (with backslashes) to the running line and sets LoaderInfo/LoaderEntrySelected (systemd's Boot
+# Loader Interface).
 MID = "7f0c5d3c9c1b4b5c8d3a2e1f0a9b8c7d"
 SD_OPTIONS = (
     "root=UUID=78b49e1e-a081-4596-94fb-e17cbcf1c063 ro console=tty0 console=ttyS0,115200 "
@@ -134,3 +135,24 @@ def test_systemd_boot_files_do_not_count_when_grub_booted() -> None:
     # GRUB's own files still fail it
     grub_input = f'### /etc/default/grub\nGRUB_CMDLINE_LINUX="{ATA}"\n'
     assert run("grub_no_ata_params", _facts("rhel9", grub_input + "### @boot\nefi=1\n")).status is F
+
+
+# Recorded from the booted gen2 test image (OVMF, systemd-boot 252 from the ESP, which the guest
+# does not mount; the good image's extlinux.conf stays in the root tree): only the EFI variables
+# say systemd-boot started the kernel, and the running line carries its `initrd=` word.
+def test_recorded_systemd_boot_guest_discounts_the_leftover_extlinux() -> None:
+    facts = _facts("debian12-gen2")
+    assert "LoaderInfo=systemd-boot 252" in facts["bootloader_config"]
+    assert facts["cmdline"].startswith("initrd=\\initrd.img ")
+    assert run("grub_no_ata_params", facts).status is P
+    # the extlinux file systemd-boot does not read may name the parameters: still a pass
+    stale = facts["bootloader_config"].replace("net.ifnames=0\n", f"net.ifnames=0 {ATA}\n", 1)
+    result = run("grub_no_ata_params", {**facts, "bootloader_config": stale})
+    assert result.status is P and result.message.startswith("absent from systemd-boot")
+    assert "/boot/extlinux/extlinux.conf" in result.message
+    # the running line is systemd-boot's entry: parameters there fail it
+    running = {**facts, "cmdline": facts["cmdline"].strip() + f" {ATA}\n"}
+    assert run("grub_no_ata_params", running).status is F
+    # without the loader's EFI variables the same leftover is not known to be unused
+    unknown = stale.split("LoaderInfo=")[0]
+    assert run("grub_no_ata_params", {**facts, "bootloader_config": unknown}).status is F

@@ -143,7 +143,7 @@ def _check(check_id: str) -> Any:
         ("AutoUpdate.Enabled=n\nAutoUpdate.Enabled=y\n", P),  # the last line wins
         ("AutoUpdate.Enabled=y\nAutoUpdate.Enabled=N\n", F),  # any case
         ("AutoUpdate.Enabled=no\n", P),  # not y/n: the agent's default (enabled)
-        ("AutoUpdate.Enabled=n # off\n", P),  # the agent keeps "n # off", not a switch value
+        ("AutoUpdate.Enabled=n # off\n", F),  # conf.py drops an end-of-line comment (2.2.19+)
         (" # AutoUpdate.Enabled=n\n", P),  # not a comment to the agent, but not this key either
         ("# AutoUpdate.Enabled=y\n", P),
         ('AutoUpdate.Enabled="n"\n', F),  # quotes stripped

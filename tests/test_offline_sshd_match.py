@@ -22,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.facts.sshd import SPEC, effective_settings, user_groups
+from checks.facts.sshd import SPEC, effective_settings, release_in, user_groups
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(not Path(SSHD).is_file(), reason="OpenSSH sshd not installed")
+HOST_RELEASE = release_in(Path(SSHD).read_bytes()) if Path(SSHD).is_file() else None
+"""This host's sshd's ``SSH_RELEASE``: the offline reading reads its Match syntax."""
 KEYS = (
     "port",
     "clientaliveinterval",
@@ -211,14 +213,23 @@ def test_offline_match_equals_sshd_t_c(
     config.write_text(main.replace("@D@", str(drop_dir)))
     expected = _sshd_t(config, host_key)
     assert set(expected) == set(KEYS)
-    assert effective_settings(DirTree(), main=str(config)) == expected
+    assert effective_settings(DirTree(), main=str(config), release=HOST_RELEASE) == expected
+
+
+def test_the_host_release_is_what_ssh_prints() -> None:
+    """The release string read from the binary is the one ``ssh -V`` prints (same package)."""
+    version = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=True).stderr
+    assert HOST_RELEASE is not None and version.startswith(HOST_RELEASE + ",")
 
 
 def test_the_probes_ask_about_the_same_connection() -> None:
-    """The online probes pass sshd the spec the offline reading evaluates."""
+    """The online probes pass sshd the spec the offline reading evaluates, without sshd 9.9's
+    ``invalid-user`` key (the provisioned admin user is valid)."""
     facts = Path(__file__).parent.parent / "checks" / "facts"
     for probe in ("sshd.sh", "accounts.sh"):
-        assert f"-T -C {SPEC} " in (facts / probe).read_text()
+        text = (facts / probe).read_text()
+        assert f"-T -C {SPEC} " in text
+        assert "-C invalid-user" not in text
 
 
 @pytest.mark.parametrize(("groups", "match", "holds"), GROUPS.values(), ids=GROUPS)
@@ -234,7 +245,7 @@ def test_offline_group_equals_sshd_t_c(
     expected = _sshd_t(config, host_key, (passwd, group))
     assert expected["clientaliveinterval"] == ("600" if holds else "120")
     tree = DirTree({"/etc/passwd": passwd, "/etc/group": group})
-    assert effective_settings(tree, main=str(config)) == expected
+    assert effective_settings(tree, main=str(config), release=HOST_RELEASE) == expected
 
 
 def test_group_membership_from_the_image_files(tmp_path: Path) -> None:

@@ -50,7 +50,6 @@ SKIP = (
     "/usr/lib/python3.11",
     "/usr/lib/modules",
     "/usr/lib/firmware",
-    "/usr/lib/systemd",
     "/usr/lib/udev",
     "/usr/libexec",
     "/usr/include",

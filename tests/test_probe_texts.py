@@ -85,6 +85,14 @@ list=$(mktemp)
 } | awk '!seen[$0]++' | while IFS= read -r d; do
   for f in "$d"/.*sh_history "$d"/.history; do [ -e "$f" ] && printf '%s\n' "$f"; done
 done >"$list"
+for top in /*; do
+  case $top in /proc|/sys|/dev|/run|/usr|/boot|/bin|/sbin|/lib|/lib[0-9x]*|/snap) continue;; esac
+  [ -d "$top" ] && [ ! -L "$top" ] || continue
+  for f in "$top"/.*sh_history "$top"/.history "$top"/*/.*sh_history "$top"/*/.history "$top"/*/*/.*sh_history "$top"/*/*/.history; do
+    [ -e "$f" ] && printf '%s\n' "$f"
+  done
+done >"$list.sweep"
+awk '!seen[$0]++' "$list" "$list.sweep" >"$list.all" && mv "$list.all" "$list"; rm -f "$list.sweep"
 [ -s "$list" ] && tr '\n' '\0' <"$list" | xargs -0 stat -c '%s %U %n'
 echo "### ids"
 [ -s "$list" ] && tr '\n' '\0' <"$list" | xargs -0 stat -c '%u %Y %n'

@@ -83,6 +83,11 @@ def linux_agent_enabled(facts: Facts, params: Params) -> Outcome:
     return Outcome(Status.PASS, actual, "the agent starts at boot and handles extensions")
 
 
+_LATEST = "AutoUpdate.UpdateToLatestVersion"
+_LATEST_FLAG = "2.10.0.8"
+"""The first agent release that reads ``AutoUpdate.UpdateToLatestVersion``."""
+
+
 @check(
     id="waagent_auto_update",
     title="Linux Agent auto-update is enabled",
@@ -105,19 +110,27 @@ def waagent_auto_update(facts: Facts, params: Params) -> Outcome:
     What a disabled auto-update costs is a policy choice (``when_disabled``: ``fail`` or
     ``warn``), because the criteria give the self-test's "Auto Update" [51] no severity of its own
     (azure-certification.md §1a, "?"). The default is ``fail`` because it is one of the toolkit's
-    tests and "If any of the tests fail, your image is not certified" (S3, S5). LISA's
+    tests and "If any of the tests fail, your image is not certified" (S3, S5). An agent from
+    2.10.0.8 reads ``AutoUpdate.UpdateToLatestVersion`` first when it is set. LISA's
     ``verify_waagent_version`` fails only an agent older than 2.2.53.1 without auto-update; the
     ``lisa`` profile follows it with ``ignore_from_version``."""
     conf = facts.require(WAAGENT_CONF)
     if not conf.present:
         return Outcome(Status.SKIPPED, "no /etc/waagent.conf", "the agent is not configured")
-    setting = conf.settings.get("AutoUpdate.Enabled", Setting("", True))
+    agent = facts.get(AGENT_VERSION)
+    key = "AutoUpdate.Enabled"
+    # Agents from 2.10.0.8 read AutoUpdate.UpdateToLatestVersion first; it overrides
+    # AutoUpdate.Enabled when set (conf.py get_auto_update_to_latest_version, #3027)
+    newer = agent is None or not agent.version or version_ge(agent.version, _LATEST_FLAG)
+    latest = conf.settings.get(_LATEST)
+    if newer and latest is not None and not latest.commented and latest.value.lower() in ("y", "n"):
+        key = _LATEST
+    setting = conf.settings.get(key, Setting("", True))
     value, commented = setting.value, setting.commented
-    shown = f"{'# ' if commented else ''}AutoUpdate.Enabled={value}" if value else "(default)"
-    if conf.switch("AutoUpdate.Enabled", True):
+    shown = f"{'# ' if commented else ''}{key}={value}" if value else "(default)"
+    if conf.switch(key, conf.switch("AutoUpdate.Enabled", True)):
         return Outcome(Status.PASS, shown, "agent auto-update is enabled")
     floor = params.text("ignore_from_version")
-    agent = facts.get(AGENT_VERSION)
     if floor and agent is not None and agent.version and version_ge(agent.version, floor):
         return Outcome(
             Status.PASS,

@@ -103,7 +103,13 @@ def ssh_enabled(facts: Facts, params: Params) -> Outcome:
     sockets = [u for u in units if u.unit.endswith(".socket")]
     enabled = [u.unit for u in services if u.enabled in enabled_states]
     active = [u.unit for u in services if u.active == "active"]
-    socket_on = [u.unit for u in sockets if u.enabled in enabled_states]
+    # a socket activates its service: systemd refuses to start a socket whose service is masked
+    masked = {u.unit.removesuffix(".service") for u in service.units if u.enabled == "masked"}
+    socket_on = [
+        u.unit
+        for u in sockets
+        if u.enabled in enabled_states and u.unit.removesuffix(".socket") not in masked
+    ]
     socket_listening = [u.unit for u in sockets if u.active == "active"]
     shown = units or list(service.units)
     actual = "; ".join(f"{u.unit} {u.enabled or '-'}/{u.active or '-'}" for u in shown) + (

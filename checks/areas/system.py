@@ -38,7 +38,11 @@ def generalized(facts: Facts, params: Params) -> Outcome:
       leases in /run, which is always fresh);
     * files under /var/lib/waagent older than the boot (e.g. a captured ovf-env.xml);
     * cloud-init instance directories other than the current one (``cloud-init clean`` not run);
-    * a regular /etc/resolv.conf older than the boot.
+    * a regular /etc/resolv.conf older than the boot;
+    * an /etc/machine-id holding an id written before the boot (systemd fills an empty or
+      ``uninitialized`` one on first boot; a shipped id makes every VM's the same);
+    * waagent.log or cloud-init's logs born before the boot (``waagent -deprovision`` and
+      ``cloud-init clean --logs`` delete them; first boot appends, so the birth time decides).
 
     Offline (on the image's files) the same leftovers are judged by presence alone."""
     state = facts.require(DEPROVISION_STATE)
@@ -60,6 +64,12 @@ def generalized(facts: Facts, params: Params) -> Outcome:
     resolv = state.resolv_conf_mtime
     if resolv is not None and resolv < limit:
         leftovers.append("/etc/resolv.conf written before this boot")
+    for item in state.machine_id:
+        if item.mtime < limit:
+            leftovers.append("machine-id from before this boot: every VM of the image shares it")
+    for item in state.provisioning_logs:
+        if 0 < item.mtime < limit:  # birth time; 0 is unknown
+            leftovers.append(f"log of an earlier provisioning: {item.path}")
     if leftovers:
         return Outcome(
             Status.FAIL,

@@ -148,17 +148,24 @@ def _expand(pattern: str, home: str, user: str) -> str:
 
 
 def _key_files(image: OfflineImage) -> list[str]:
-    """The key files ``accounts.sh`` considers: AuthorizedKeysFile (the first in sshd_config,
-    else sshd's default) expanded for /root, every /home directory and every passwd home."""
-    patterns = [".ssh/authorized_keys", ".ssh/authorized_keys2"]
-    if image.is_file("/etc/ssh/sshd_config"):
-        for line in image.lines("/etc/ssh/sshd_config"):
-            words = line.split()
-            if words and words[0].lower() == "match":
-                break
-            if len(words) > 1 and words[0].lower() == "authorizedkeysfile":
-                patterns = [] if words[1:] == ["none"] else words[1:]
-                break
+    """The key files ``accounts.sh`` considers, expanded for /root, every /home directory and
+    every passwd home: AuthorizedKeysFile as sshd applies it to the probe's connection (sshd's
+    default when there is no sshd, sshd would refuse the configuration, or it says ``none``),
+    then every AuthorizedKeysFile word of sshd_config and its Include files, Match blocks or not
+    (:func:`checks.facts.sshd.configured_values`): a file any account could be let in with."""
+    from checks.facts.sshd import configured_values, effective_settings, sshd_release
+
+    default = ".ssh/authorized_keys .ssh/authorized_keys2"
+    value = default
+    if image.is_executable("/usr/sbin/sshd") or image.is_executable("/usr/bin/sshd"):
+        try:
+            value = effective_settings(
+                image, release=sshd_release(image), keys=("authorizedkeysfile",)
+            )["authorizedkeysfile"]
+        except ValueError:  # sshd -T fails too: the probe falls back to the default
+            value = default
+    patterns = (value if value not in ("", "none") else default).split()
+    patterns += configured_values(image, "authorizedkeysfile")
     pairs = [("root", "/root")]
     pairs += [(d.rsplit("/", 1)[-1], d) for d in image.glob("/home/*") if image.is_dir(d)]
     if image.is_file("/etc/passwd"):

@@ -11,9 +11,12 @@ while IFS=: read -r u s _ || [ -n "$u$s" ]; do
 done </etc/shadow
 echo "### authorized_keys"
 # Every key file sshd would read for some account: AuthorizedKeysFile as sshd applies it to a
-# login (sshd -T -C; its default when sshd cannot say), expanded (%h, %u, %%, relative to the
-# home) for every home directory on the disk: /root, each directory under /home (also one no
-# account names any more, as user = its name) and every home in /etc/passwd.
+# login (sshd -T -C; its default when sshd cannot say), then every AuthorizedKeysFile word of
+# sshd_config and the files it includes, Match blocks or not (a `Match User admin` block's file
+# is one admin can be let in with; checks/facts/sshd.py configured_values reads the same),
+# expanded (%h, %u, %%, relative to the home) for every home directory on the disk: /root, each
+# directory under /home (also one no account names any more, as user = its name) and every home
+# in /etc/passwd.
 akf=
 SSHD=/usr/sbin/sshd; [ -x "$SSHD" ] || SSHD=/usr/bin/sshd
 if [ -x "$SSHD" ]; then
@@ -24,6 +27,33 @@ $out
 EOF_T
 fi
 [ -n "$akf" ] && [ "$akf" != none ] || akf='.ssh/authorized_keys .ssh/authorized_keys2'
+akf_in() {  # FILE: its AuthorizedKeysFile words onto akf, its Include files read in place
+  [ "$depth" -le 16 ] && [ -f "$1" ] || return 0
+  while IFS= read -r l || [ -n "$l" ]; do
+    l=${l#"${l%%[![:space:]]*}"}
+    case $l in
+      [Aa][Uu][Tt][Hh][Oo][Rr][Ii][Zz][Ee][Dd][Kk][Ee][Yy][Ss][Ff][Ii][Ll][Ee][[:space:]=]*) k=akf; l=${l#??????????????????};;
+      [Ii][Nn][Cc][Ll][Uu][Dd][Ee][[:space:]=]*) k=inc; l=${l#???????};;
+      *) l=; continue;;
+    esac
+    while :; do case $l in [[:space:]=]*) l=${l#?};; *) break;; esac; done
+    for w in $l; do
+      case $w in '#'*) break;; none) continue;; esac
+      if [ "$k" = akf ]; then akf="$akf $w"; continue; fi
+      case $w in /*) ;; *) w=/etc/ssh/$w;; esac
+      set +f
+      for f in $w; do
+        set -f; depth=$((depth + 1)); akf_in "$f"; depth=$((depth - 1)); k=inc  # the call reset k
+      done
+      set -f
+    done
+    l=
+  done <"$1"
+}
+sp=$(printf ' \t\r\v\f'); oifs=$IFS; IFS="$sp
+"; depth=0; set -f
+akf_in /etc/ssh/sshd_config
+set +f; IFS=$oifs
 nl='
 '
 root_home=/root
@@ -44,6 +74,7 @@ if [ -r /etc/passwd ]; then
 fi
 set --
 seen=$nl
+set -f  # AuthorizedKeysFile words are not globs
 while IFS=: read -r u h; do
   [ -n "$h" ] || continue
   for p in $akf; do
@@ -63,6 +94,7 @@ while IFS=: read -r u h; do
 done <<EOF_P
 $pairs
 EOF_P
+set +f
 # one stat for every owner; then each file's non-blank, non-comment lines, read by the shell
 [ $# -gt 0 ] && stat -c '%U %n' "$@" | while IFS= read -r so; do
   owner=${so%% *}; f=${so#* }; line=

@@ -3,6 +3,7 @@ owns it, the accounts and their shells, and the uid the probe ran for (the harne
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,9 +98,15 @@ def parse(text: str) -> BashHistory:
     )
 
 
+_NAMES = (".*sh_history", ".history")
+# pseudo file systems and the system trees no home lives in (the probe's `case` list)
+_NOT_SWEPT = re.compile(r"/(proc|sys|dev|run|usr|boot|bin|sbin|lib|lib[0-9x].*|snap)")
+
+
 def read_offline(image: OfflineImage) -> str:
     """What ``bash_history.sh`` prints on the image's files: the histories in /root, under
-    /home and in every passwd home, their owners, and the accounts; no login and no boot."""
+    /home, in every passwd home and up to three levels below /, their owners, and the
+    accounts; no login and no boot."""
     homes = ["/root", *(d for d in image.glob("/home/*") if image.is_dir(d))]
     accounts: list[str] = []
     if image.is_file("/etc/passwd"):
@@ -109,13 +116,19 @@ def read_offline(image: OfflineImage) -> str:
                 homes.append(fields[5])
             if fields[0]:
                 accounts.append(f"{fields[0]}:{fields[2]}:{fields[5]}:{':'.join(fields[6:])}")
+    patterns = [f"{home}/{name}" for home in dict.fromkeys(homes) for name in _NAMES]
+    # the probe's sweep for orphaned homes: up to three levels below /
+    for top in image.glob("/*"):
+        if _NOT_SWEPT.fullmatch(top) or not image.is_dir(top) or image.is_link(top):
+            continue
+        patterns += [f"{top}{depth}/{name}" for depth in ("", "/*", "/*/*") for name in _NAMES]
     found: list[tuple[str, int, int, int | None, str]] = []
-    for home in dict.fromkeys(homes):
-        for pattern in (f"{home}/.*sh_history", f"{home}/.history"):
-            for path in image.glob(pattern):
-                stat = image.stat(path, follow=False) if image.exists(path) else None
-                if stat is not None:
-                    found.append((image.owner(stat), stat.size, stat.uid, stat.mtime, path))
+    seen: set[str] = set()
+    for path in (path for pattern in patterns for path in image.glob(pattern)):
+        stat = image.stat(path, follow=False) if image.exists(path) else None
+        if stat is not None and path not in seen:
+            seen.add(path)
+            found.append((image.owner(stat), stat.size, stat.uid, stat.mtime, path))
     out = [f"{size} {owner} {path}" for owner, size, _, _, path in found]
     out.append("### ids")
     out += [f"{uid} {mtime if mtime is not None else 0} {path}" for _, _, uid, mtime, path in found]

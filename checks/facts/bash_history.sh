@@ -1,7 +1,8 @@
 # Every home directory on the disk: /root, each directory under /home (also one no account names
-# any more) and every home /etc/passwd names; in each, the shell histories LISA looks for
-# (.*sh_history: bash, sh, zsh, ksh, mksh; .history: csh, tcsh). Then who owns them (uid, mtime),
-# the accounts with their shells, and who runs this probe (the harness's login, by uid).
+# any more), every home /etc/passwd names and any directory up to three levels below /; in each,
+# the shell histories LISA looks for (.*sh_history: bash, sh, zsh, ksh, mksh; .history: csh,
+# tcsh). Then who owns them (uid, mtime), the accounts with their shells, and who runs this
+# probe (the harness's login, by uid).
 nl='
 '
 homes=/root; homes="$homes$nl"
@@ -22,6 +23,21 @@ for d in $homes; do
   for f in "$d"/.*sh_history "$d"/.history; do [ -e "$f" ] && set -- "$@" "$f"; done
 done
 IFS=$old_ifs
+# A home no account names any more (an orphaned uid's) can lie anywhere: every directory up to
+# three levels below / (/var/lib/NAME, /srv/NAME, /opt/NAME/home); pseudo file systems and the
+# system trees no home lives in are left out (/usr alone is thousands of directories to read)
+files=$nl
+for f in "$@"; do files="$files$f$nl"; done
+for top in /*; do
+  case $top in /proc|/sys|/dev|/run|/usr|/boot|/bin|/sbin|/lib|/lib[0-9x]*|/snap) continue;; esac
+  [ -d "$top" ] && [ ! -L "$top" ] || continue
+  for f in "$top"/.*sh_history "$top"/.history "$top"/*/.*sh_history "$top"/*/.history \
+    "$top"/*/*/.*sh_history "$top"/*/*/.history; do
+    [ -e "$f" ] || continue
+    case $files in *"$nl$f$nl"*) continue;; esac
+    files="$files$f$nl"; set -- "$@" "$f"
+  done
+done
 [ $# -gt 0 ] && stat -c '%s %U %n' "$@"
 echo "### ids"
 [ $# -gt 0 ] && stat -c '%u %Y %n' "$@"

@@ -45,6 +45,12 @@ class DeprovisionState:
     cloud_instances: tuple[CloudInstance, ...] = ()
     resolv_conf: str = ""
     """``absent``, ``symlink TARGET`` or ``file MTIME``."""
+    machine_id: tuple[Stamped, ...] = ()
+    """/etc/machine-id when it holds an id (none: empty or ``uninitialized``, first boot fills
+    it)."""
+    provisioning_logs: tuple[Stamped, ...] = ()
+    """waagent.log and cloud-init's logs by **birth** time (``stat %W``; 0: unknown): first
+    boot appends to a shipped log, so only its birth shows it predates the boot."""
 
     @property
     def resolv_conf_mtime(self) -> int | None:
@@ -80,6 +86,8 @@ def parse(text: str) -> DeprovisionState:
         waagent=_stamped(secs.get("waagent")),
         cloud_instances=tuple(instances),
         resolv_conf=(secs.get("resolv_conf") or "").strip(),
+        machine_id=_stamped(secs.get("machine_id")),
+        provisioning_logs=_stamped(secs.get("provisioning_logs")),
     )
 
 
@@ -91,6 +99,9 @@ _LEASE_DIRS = (
     "/var/lib/NetworkManager",
     "/var/lib/wicked",
 )
+
+
+_LOGS = ("/var/log/waagent.log", "/var/log/cloud-init.log", "/var/log/cloud-init-output.log")
 
 
 def read_offline(image: OfflineImage) -> str:
@@ -127,6 +138,13 @@ def read_offline(image: OfflineImage) -> str:
         resolv = f"file {mtime('/etc/resolv.conf')}"
     else:
         resolv = "absent"
+    machine_id = []
+    if image.is_file("/etc/machine-id") and not image.is_link("/etc/machine-id"):
+        lines = image.lines("/etc/machine-id")
+        if lines and lines[0].strip(" \t") not in ("", "uninitialized"):
+            machine_id = stamped(["/etc/machine-id"])
+    # no birth time offline: the mtime (at least 1) stands for it, as everything predates a boot
+    logs = [f"{mtime(p) or 1} {p}" for p in _LOGS if image.is_file(p)]
     out = [
         f"btime={image.now}",
         "### host_keys",
@@ -139,6 +157,8 @@ def read_offline(image: OfflineImage) -> str:
         *(f"0 other {p}" for p in instances),
         "### resolv_conf",
         resolv,
+        *(["### machine_id", *machine_id] if machine_id else []),
+        *(["### provisioning_logs", *logs] if logs else []),
     ]
     return "\n".join(out) + "\n"
 

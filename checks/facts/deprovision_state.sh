@@ -31,9 +31,19 @@ for d in /var/lib/cloud/instances/*; do [ -d "$d" ] && set -- "$@" "$d"; done
 rv=absent
 if [ -L /etc/resolv.conf ]; then rv="symlink $(readlink /etc/resolv.conf)"
 elif [ -e /etc/resolv.conf ]; then rv="file "; set -- "$@" /etc/resolv.conf; fi
+# a machine-id with an id in it (systemd's first boot fills an empty or "uninitialized" one) and
+# the logs an earlier provisioning leaves (waagent -deprovision and cloud-init clean --logs
+# delete them); sections printed only when they have lines
+mid=
+# (a symlink, e.g. to /run/machine-id, is filled at every boot)
+[ -f /etc/machine-id ] && [ ! -L /etc/machine-id ] && { read -r mid </etc/machine-id || :; }
+case $mid in ''|uninitialized) ;; *) set -- "$@" /etc/machine-id;; esac
+for f in /var/log/waagent.log /var/log/cloud-init.log /var/log/cloud-init-output.log; do
+  [ -f "$f" ] && set -- "$@" "$f"
+done
 nl='
 '
-hk=; dh=; ag=; ci=
+hk=; dh=; ag=; ci=; mi=; lg=
 if [ $# -gt 0 ]; then
   st=$(stat -c '%Y %W %n' "$@" 2>/dev/null)
   while IFS= read -r l; do
@@ -46,6 +56,8 @@ if [ $# -gt 0 ]; then
         if [ "$p" = "$cur" ]; then c=current; else c=other; fi
         ci="$ci$w $c $p$nl";;
       /etc/resolv.conf) [ -L "$p" ] || rv="file $y";;
+      /etc/machine-id) mi="$y $p$nl";;
+      /var/log/*) lg="$lg$w $p$nl";;
       *) dh="$dh$y $p$nl";;
     esac
   done <<EOF
@@ -63,4 +75,6 @@ echo "### cloud_instances"
 printf '%s' "$ci"
 echo "### resolv_conf"
 echo "$rv"
+[ -z "$mi" ] || { echo "### machine_id"; printf '%s' "$mi"; }
+[ -z "$lg" ] || { echo "### provisioning_logs"; printf '%s' "$lg"; }
 exit 0

@@ -42,7 +42,12 @@ def read_offline(image: OfflineImage) -> str:
     """``path:line`` of the modprobe.d lines that blacklist or redirect udf/vfat."""
     from checks.offline.image import SPACE, ltrim
 
-    dirs = ["/etc/modprobe.d", "/run/modprobe.d", "/usr/lib/modprobe.d"]
+    dirs = [
+        "/etc/modprobe.d",
+        "/run/modprobe.d",
+        "/usr/local/lib/modprobe.d",
+        "/usr/lib/modprobe.d",
+    ]
     if image.real_dir("/lib/modprobe.d") != "/usr/lib/modprobe.d":
         dirs.append("/lib/modprobe.d")
     out = []

@@ -1,6 +1,7 @@
 # grep -HEs '^[[:space:]]*(blacklist|install)[[:space:]]+(udf|vfat)([[:space:]]|$)' over the
 # .conf files, in the shell; /lib/modprobe.d only when it is not /usr/lib/modprobe.d (usr-merge)
-dirs="/etc/modprobe.d /run/modprobe.d /usr/lib/modprobe.d"
+# kmod's default_config_paths (libkmod.c): /usr/local/lib/modprobe.d since kmod 29
+dirs="/etc/modprobe.d /run/modprobe.d /usr/local/lib/modprobe.d /usr/lib/modprobe.d"
 [ "$(cd -P /lib/modprobe.d 2>/dev/null && pwd -P)" != "/usr/lib/modprobe.d" ] && dirs="$dirs /lib/modprobe.d"
 # modprobe reads one file per name: /etc's shadows /run's, which shadows the vendor ones
 seen=/

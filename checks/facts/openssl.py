@@ -37,9 +37,11 @@ def parse(text: str) -> Openssl:
     return Openssl(text=stripped, version=m.group(0) if m else None)
 
 
+# SUSE's builds end the version text with their package release ("OpenSSL 1.1.1l  24 Aug 2021
+# SUSE release 150500.17.25.1", as `openssl version` prints it on SLES 15)
 _VERSION_TEXT = re.compile(
     rb"\x00((?:OpenSSL|LibreSSL) \d+\.\d+\.\d+[a-z]*(?:-[A-Za-z0-9]+)?[^\x00]{0,40}?"
-    rb"\d{1,2} [A-Z][a-z]{2} \d{4})\x00"
+    rb"\d{1,2} [A-Z][a-z]{2} \d{4}(?: SUSE release [0-9.]+)?)\x00"
 )
 _LIBCRYPTO = (
     "/usr/lib/*-linux-gnu/libcrypto.so.*",

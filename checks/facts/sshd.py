@@ -86,6 +86,7 @@ _SSHD_DEFAULTS = {
     "clientalivecountmax": "3",
     "permitrootlogin": "without-password",
     "passwordauthentication": "yes",
+    "authorizedkeysfile": ".ssh/authorized_keys .ssh/authorized_keys2",
 }
 _TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -99,6 +100,8 @@ def _seconds(value: str) -> str | None:
 
 
 def _normalise(key: str, value: str) -> str | None:
+    if key == "authorizedkeysfile":  # a word list, kept as written (sshd -T prints it so)
+        return " ".join(_value_words(value)) or None
     value = value.strip().strip('"')
     if key == "clientaliveinterval":
         return _seconds(value)
@@ -232,26 +235,86 @@ def _group_matches(tree: ConfigTree, user: str, patterns: str) -> bool:
 
 
 _ATTRIBUTES = ("user", "group", "host", "address", "localaddress", "localport", "rdomain")
+_NEWEST = (10, 0)
+"""The newest Match syntax modelled; an sshd of unknown version is read with it."""
 
 
-def _match(condition: str, connection: Mapping[str, str] | None, tree: ConfigTree) -> bool:
-    """sshd's ``match_cfg_line`` (OpenSSH 7.4-9.x): every criterion must hold; without a
-    connection (the start-up parse, or a file included from an inactive block) none but ``all``
-    does, though malformed addresses and ports are still errors; ``Group`` looks the spec's user
-    up in the image's files (:func:`user_groups`); ``RDomain`` never holds (the spec gives none).
-    Raises ValueError where sshd stops with "Bad Match condition"."""
-    words = condition.split("#", 1)[0].split()
+def release_version(release: str | None) -> tuple[int, int] | None:
+    """(major, minor) of an ``SSH_RELEASE`` such as ``OpenSSH_10.0p2 Debian-5``; None when
+    unknown."""
+    m = re.match(r"OpenSSH_(\d+)\.(\d+)", release or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _words(condition: str, version: tuple[int, int]) -> list[str]:
+    """A Match line's criteria as the installed sshd tokenises them, up to a word starting with
+    ``#`` (a comment). Before 9.9 ``strdelim`` also splits at ``=`` (``User=alice`` is two
+    words); 9.9 switched to ``argv_split`` (commit acad117e6), where it is one word."""
+    if version < (9, 9):
+        words = [w for w in re.split(r"[ \t\r\n]*=[ \t\r\n]*|[ \t\r\n]+", condition) if w]
+    else:
+        words = [w for w in re.split(r"[ \t\r\n]+", condition) if w]
+    words = [w[1:-1] if len(w) > 1 and w[0] == w[-1] and w[0] in "\"'" else w for w in words]
+    for index, word in enumerate(words):
+        if word.startswith("#"):
+            return words[:index]
+    return words
+
+
+def _match(
+    condition: str,
+    connection: Mapping[str, str] | None,
+    tree: ConfigTree,
+    release: str | None = None,
+) -> bool:
+    """sshd's ``match_cfg_line`` for the installed sshd's ``release`` (None: unknown, read as
+    the newest, 10.x): every criterion must hold; without a connection (the start-up parse, or a
+    file included from an inactive block) none but ``all`` and ``Version`` does, though malformed
+    addresses and ports are still errors; ``Group`` looks the spec's user up in the image's files
+    (:func:`user_groups`); ``RDomain`` never holds (the spec gives none). Raises ValueError where
+    sshd stops with "Bad Match condition".
+
+    Since 9.9 ``Invalid-User`` holds for a user without a passwd entry (auth.c: ``user_invalid =
+    getpwnam(user) == NULL``; servconf.c 0118a4da2). The connection judged is the customer's
+    login as the admin user provisioning has just created, so it never holds for it, though the
+    image as shipped has no such entry; 9.9 also let it hold in the start-up parse (fixed in
+    10.0, af49d474e). 10.0 adds ``Version`` (a pattern list against the sshd's
+    ``SSH_RELEASE``, evaluated in both parses: servconf.c V_10_0_P1 lines 1234-1240) and the
+    ``attribute=value`` form (3f02368e8). The client's ``exec``, ``tagged``, ``command``,
+    ``sessiontype``, ``localnetwork`` ... are ssh_config only (readconf.c): sshd refuses them."""
+    version = release_version(release) or _NEWEST
+    words = _words(condition, version)
     if not words:
         raise ValueError("Match without criteria")
     if words[0].lower() == "all":
         if len(words) > 1:
             raise ValueError("'all' cannot be combined with other Match attributes")
         return True
-    if len(words) % 2:
-        raise ValueError(f"missing Match criteria for {words[-1]}")
     result = True
-    for attribute, argument in zip(words[::2], words[1::2], strict=True):
-        attribute = attribute.lower()
+    while words:
+        word = words.pop(0)
+        attribute = word.lower()
+        if attribute == "invalid-user" and version >= (9, 9):
+            if connection is not None or version >= (10, 0):
+                result = False  # the provisioned admin user exists when the customer logs in
+            continue
+        name, equals, argument = word.partition("=")
+        if equals and version >= (10, 0) and name.lower() in (*_ATTRIBUTES, "version"):
+            attribute = name.lower()  # 10.0's attribute=value (servconf.c V_10_0_P1 1094-1103)
+        elif words:
+            argument = words.pop(0)
+        else:
+            raise ValueError(f"missing Match criteria for {attribute}")
+        if not argument:
+            raise ValueError(f"missing Match criteria for {attribute}")
+        if attribute == "version" and version >= (10, 0):
+            if release is None:
+                raise ValueError(
+                    "Match Version needs the installed sshd's release, which neither its binary "
+                    "nor the package database gives; certify the booted image instead"
+                )
+            result = _patterns(release, argument, fold=False) and result
+            continue
         if attribute not in _ATTRIBUTES:
             raise ValueError(f"unsupported Match attribute {attribute}")
         if attribute in ("address", "localaddress"):
@@ -281,6 +344,8 @@ def _walk(
     active: bool,
     never: bool,
     match_only: bool,
+    release: str | None = None,
+    keys: tuple[str, ...] = _SSHD_KEYS,
     depth: int = 0,
 ) -> None:
     """One of sshd's two parses (servconf.c ``parse_server_config_depth``): keywords apply
@@ -296,7 +361,7 @@ def _walk(
             continue
         key, value = m.group(1).lower(), m.group(2)
         if key == "match":
-            held = _match(value, None if never else connection, tree)
+            held = _match(value, None if never else connection, tree, release)
             active = held and not never
             match_only = False
         elif key == "include":
@@ -311,9 +376,11 @@ def _walk(
                         active=active,
                         never=not match_only and not active,
                         match_only=match_only,
+                        release=release,
+                        keys=keys,
                         depth=depth + 1,
                     )
-        elif active and key in _SSHD_KEYS and key not in found:
+        elif active and key in keys and key not in found:
             normal = _normalise(key, value)
             if normal is not None:
                 found[key] = normal
@@ -323,17 +390,120 @@ def effective_settings(
     tree: ConfigTree,
     connection: Mapping[str, str] = CONNECTION,
     main: str = "/etc/ssh/sshd_config",
+    release: str | None = None,
+    keys: tuple[str, ...] = _SSHD_KEYS,
 ) -> dict[str, str]:
-    """What ``sshd -T -C`` prints for ``connection`` for the keywords the checks read: the
-    start-up parse gives the global values, the connection parse the values of the Match blocks
-    that hold, which win (``copy_set_server_options``; ``Port`` is global only); OpenSSH's
-    defaults where neither sets one. Raises ValueError for a Match line sshd refuses."""
+    """What ``sshd -T -C`` prints for ``connection`` for ``keys`` (by default those the checks
+    read): the start-up parse gives the global values, the connection parse the values of the
+    Match blocks that hold, which win (``copy_set_server_options``; ``Port`` is global only);
+    OpenSSH's defaults where neither sets one. ``release`` is the installed sshd's
+    ``SSH_RELEASE`` (:func:`sshd_release`; None: unknown). Raises ValueError for a Match line
+    sshd refuses."""
     start: dict[str, str] = {}
-    _walk(tree, main, start, None, active=True, never=False, match_only=False)
+    _walk(
+        tree,
+        main,
+        start,
+        None,
+        active=True,
+        never=False,
+        match_only=False,
+        release=release,
+        keys=keys,
+    )
     matched: dict[str, str] = {}
-    _walk(tree, main, matched, connection, active=False, never=False, match_only=True)
+    _walk(
+        tree,
+        main,
+        matched,
+        connection,
+        active=False,
+        never=False,
+        match_only=True,
+        release=release,
+        keys=keys,
+    )
     matched.pop("port", None)
-    return {key: matched.get(key, start.get(key, _SSHD_DEFAULTS[key])) for key in _SSHD_KEYS}
+    return {key: matched.get(key, start.get(key, _SSHD_DEFAULTS[key])) for key in keys}
+
+
+def configured_values(tree: ConfigTree, key: str, main: str = "/etc/ssh/sshd_config") -> list[str]:
+    """Every word of every ``key`` line of ``main`` and the files it includes, Match blocks or
+    not, in sshd's reading order (Include in place, 16 levels deep), without repeats and without
+    ``none``: what some connection could be given. ``accounts.sh`` reads the same lines with
+    shell builtins."""
+    found: list[str] = []
+
+    def read(path: str, depth: int) -> None:
+        if depth > 16 or not tree.is_file(path):
+            return
+        for line in tree.lines(path):
+            m = re.match(r"[ \t\n\r\v\f]*([A-Za-z]+)([ \t\n\r\v\f=].*)$", line)
+            if m is None:
+                continue
+            word, value = m.group(1).lower(), m.group(2).lstrip(" \t\n\r\v\f=")
+            if word == "include":
+                for pattern in _value_words(value):
+                    pattern = pattern if pattern.startswith("/") else f"/etc/ssh/{pattern}"
+                    for included in tree.glob(pattern):
+                        read(included, depth + 1)
+            elif word == key:
+                for value_word in _value_words(value):
+                    if value_word != "none" and value_word not in found:
+                        found.append(value_word)
+
+    read(main, 0)
+    return found
+
+
+def _value_words(value: str) -> list[str]:
+    """A keyword's arguments: blank-separated words up to one starting with ``#``."""
+    words = [w for w in re.split(r"[ \t\n\r\v\f]+", value) if w]
+    for index, word in enumerate(words):
+        if word.startswith("#"):
+            return words[:index]
+    return words
+
+
+def release_in(binary: bytes) -> str | None:
+    """The ``SSH_RELEASE`` string compiled into an sshd binary: the NUL-terminated
+    ``OpenSSH_X.YpZ`` with Debian's/Ubuntu's `` EXTRAVERSION`` (their version.h), else None."""
+    m = re.search(rb"\0(OpenSSH_\d+\.\d+p\d+(?: [!-~]{1,64})?)\0", binary)
+    return m.group(1).decode("ascii") if m else None
+
+
+def sshd_release(image: OfflineImage) -> str | None:
+    """The installed sshd's ``SSH_RELEASE`` (what ``Match Version`` compares): the
+    NUL-terminated ``OpenSSH_X.YpZ[ EXTRA]`` string of its binary (Debian and Ubuntu append
+    their package revision), else from the openssh-server package (Debian/Ubuntu: ``OpenSSH_X.YpZ
+    Debian-REV``/``Ubuntu-REV`` as their version.h builds it); None when neither says."""
+
+    def compute() -> str | None:
+        from images.fs import ImagePathError
+
+        for path in ("/usr/sbin/sshd", "/usr/bin/sshd"):
+            if image.is_executable(path):
+                try:
+                    raw = image.read_bytes(path, 64 * 1024 * 1024)
+                except ImagePathError:  # unreadable or too big: ask the package database
+                    break
+                found = release_in(raw)
+                if found is not None:
+                    return found
+                break
+        from checks.offline.packages import installed
+
+        package = installed(image.packages, "openssh-server")
+        upstream, _, revision = (
+            (package.version if package else "").rpartition(":")[2].partition("-")
+        )
+        if not re.fullmatch(r"\d+\.\d+p\d+", upstream):
+            return None
+        if image.packages.kind == "dpkg" and revision:  # their version.h adds SSH_EXTRAVERSION
+            return f"OpenSSH_{upstream} {'Ubuntu' if 'ubuntu' in revision else 'Debian'}-{revision}"
+        return f"OpenSSH_{upstream}"
+
+    return image.memo("sshd_release", compute)
 
 
 def read_offline(image: OfflineImage) -> str:
@@ -346,14 +516,16 @@ def read_offline(image: OfflineImage) -> str:
     else:
         from checks.offline.image import OfflineError  # the offline package imports the facts
 
+        release = sshd_release(image)
         try:
-            found = effective_settings(image)
+            found = effective_settings(image, release=release)
         except ValueError as exc:  # sshd itself would not start with this configuration
             raise OfflineError(f"/etc/ssh/sshd_config: {exc}") from None
         out += [f"{key} {value}" for key, value in found.items()]
         out.append(
             f"sshd_t_offline=from the configuration files (Include and Match for {SPEC}; "
-            "Group from the image's /etc/passwd and /etc/group; sshd not run)"
+            "Group and Invalid-User from the image's /etc/passwd and /etc/group; Version and "
+            f"syntax of {release or 'an sshd of unknown release, read as 10.x'}; sshd not run)"
         )
     out.append("### main_config")
     if image.is_file("/etc/ssh/sshd_config"):

@@ -8,7 +8,9 @@ if [ -x "$SSHD" ]; then
   # part). The spec is a customer's first login (Azure's default admin name, an outside address,
   # port 22 of 10.0.0.4: checks/facts/sshd.py CONNECTION). laddr/lport are needed: without them
   # a `Match LocalPort` stops sshd -T ("'lport' not in connection test specification"). An sshd
-  # too old for -C, or one that rejects the spec, gives the global settings instead.
+  # too old for -C, or one that rejects the spec, gives the global settings instead. The spec
+  # has no invalid-user key (sshd >= 9.9; older ones refuse it): the admin user provisioning
+  # creates exists when the customer logs in, so `Match Invalid-User` does not hold for it.
   out=$("$SSHD" -T -C user=azureuser,host=client.invalid,addr=198.51.100.10,laddr=10.0.0.4,lport=22 2>&1) \
     || out=$("$SSHD" -T 2>&1)
   printf '%s\n' "$out" | (

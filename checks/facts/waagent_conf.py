@@ -57,12 +57,12 @@ class WaagentConf:
 
 def _settings(text: str) -> dict[str, Setting]:
     """The settings as WALinuxAgent's ``ConfigurationProvider.load`` reads them: a line that
-    does not start with ``#`` and has ``=`` sets ``key = value`` (key stripped, value up to the
-    next ``=`` with quotes and spaces stripped; ``None`` means unset), and the **last** such line
-    wins. Commented lines (``# AutoUpdate.Enabled=y``, the shipped defaults) are kept only for
-    reporting, when no real line sets the key."""
+    does not start with ``#`` and has ``=`` sets ``key = value`` (key stripped, value after the
+    first ``=`` up to a ``#`` with quotes and blanks stripped; ``None`` means unset), and the
+    **last** such line wins. Commented lines (``# AutoUpdate.Enabled=y``, the shipped
+    defaults) are kept only for reporting, when no real line sets the key."""
     out: dict[str, Setting] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # the agent splits at "\n" only (a "\r" is stripped later)
         if line.startswith("#"):
             m = re.match(r"^#\s*([A-Za-z.]+)\s*=\s*(\S*)", line)
             if m and (m.group(1) not in out or out[m.group(1)].commented):
@@ -70,8 +70,9 @@ def _settings(text: str) -> dict[str, Setting]:
             continue
         if "=" not in line:
             continue
-        parts = line.split("=")
-        key, value = parts[0].strip(), parts[1].strip('" ')
+        # conf.py since 2.2.19 (#896): split at the first "=", drop an end-of-line "#" comment
+        key, value = line.split("=", 1)
+        key, value = key.strip(), value.split("#")[0].strip('" ').strip()
         out[key] = Setting("" if value == "None" else value, False)
     return out
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checks.common import version_key
@@ -238,6 +238,21 @@ def _grubenv(image: OfflineImage) -> dict[str, str]:
     return env
 
 
+def _env_file(image: OfflineImage, path: str) -> dict[str, str]:
+    """The variables of a ``load_env -f`` file (GRUB's root device: ``/boot`` may be its own
+    file system); none when it is missing, as GRUB goes on without it."""
+    clean = re.sub(r"^\([^)]*\)", "", path)
+    for candidate in (clean, "/boot" + clean if clean.startswith("/") else "/boot/" + clean):
+        if image.is_file(candidate):
+            env: dict[str, str] = {}
+            for line in image.lines(candidate, 64 * 1024):
+                if not line.startswith("#") and "=" in line:
+                    key, _, value = line.partition("=")
+                    env[key.strip()] = value.strip()
+            return env
+    return {}
+
+
 def _grub_config(
     image: OfflineImage, esp: tuple[ImageFiles, str] | None
 ) -> tuple[ImageFiles, str, str] | None:
@@ -278,9 +293,13 @@ class _Menu:
     children: list[_Menu] | None = None
 
 
-def _parse_grub(lines: Sequence[str], env: dict[str, str]) -> tuple[list[_Menu], bool]:
-    """Menu entries (submenus nested) and whether ``blscfg`` is called; ``set`` lines update
-    ``env`` in order."""
+def _parse_grub(
+    lines: Sequence[str],
+    env: dict[str, str],
+    load_env: Callable[[str], Mapping[str, str]] | None = None,
+) -> tuple[list[_Menu], bool]:
+    """Menu entries (submenus nested) and whether ``blscfg`` is called; ``set`` and
+    ``load_env -f FILE`` lines (through ``load_env``) update ``env`` in order."""
     top: list[_Menu] = []
     stack: list[list[_Menu]] = [top]
     entries: list[_Menu] = []  # open entries/submenus, innermost last
@@ -320,6 +339,12 @@ def _parse_grub(lines: Sequence[str], env: dict[str, str]) -> tuple[list[_Menu],
             key, _, value = body.partition("=")
             value = " ".join(_words(value)) if value else ""
             env[key.strip()] = _expand(value, env)
+        elif word == "load_env" and not entries and load_env is not None:
+            # Azure Linux's grub.cfg takes the kernel and its arguments from
+            # ``load_env -f $bootprefix/mariner.cfg`` (the kernel package's linux-REL.cfg)
+            words = _words(_expand(line, env))
+            if "-f" in words[:-1]:
+                env.update(load_env(words[words.index("-f") + 1]))
         elif word == "blscfg":
             bls = True
     return top, bls
@@ -356,7 +381,7 @@ def _grub(image: OfflineImage, tree: ImageFiles, path: str, name: str) -> BootEn
             break
         tree, path, name = image.files, found, found
     image.tick()
-    menus, bls = _parse_grub(text.splitlines(), env)
+    menus, bls = _parse_grub(text.splitlines(), env, lambda p: _env_file(image, p))
     default = env.get("default", "0")
     if default in ("saved", "${saved_entry}") or "saved_entry" in default:
         default = env.get("saved_entry", "0")
