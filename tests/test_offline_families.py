@@ -47,7 +47,7 @@ from checks.plan import CheckPlan
 from harness.policy import load_policy
 from tests.test_checks_distros import EXPECTED, FIXTURES, facts_of, online_checks
 from tests.test_images_fs_support import run, tool
-from tests.test_offline_facts import _image
+from tests.test_offline_facts import _image, _rpm_header
 from tests.test_offline_support import bzimage, cpio
 
 load_builtin_facts()
@@ -227,15 +227,6 @@ def _numbered(root: Path, path: str, lines: dict[int, str], mode: int = 0o644) -
     last = max(lines, default=0)
     text = "".join(f"{lines.get(n, '#')}\n" for n in range(1, last + 1))
     _write(root, path, text, mode)
-
-
-def _rpm_header(tags: dict[int, str]) -> bytes:
-    """An rpm header blob as the databases store it: index entries, then the data store."""
-    index, store = b"", b""
-    for tag, value in tags.items():
-        index += struct.pack(">iIiI", tag, 6, len(store), 1)
-        store += value.encode() + b"\0"
-    return struct.pack(">II", len(tags), len(store)) + index + store
 
 
 def _rpm_blobs(packages: dict[str, str]) -> list[bytes]:
