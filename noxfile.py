@@ -55,9 +55,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def lisa(session: nox.Session) -> None:
-    """LISA parity (docs/checks.md): boot each test image (`-- IMAGE ...`, default the good and
-    defective ones), run LISA's AzureImageStandard cases on it through LISA's `ready` platform and
-    vmcert's checks on the same VM, print a case-by-case agreement table. Needs `pip install
-    'mslisa[azure]'` (or $VMCERT_LISA naming a `lisa` command); boots under the shared e2e lock."""
+    """LISA parity (docs/checks.md): boot each test image (`-- IMAGE ...`, default the good,
+    defective, azure and gen2 ones), run LISA's AzureImageStandard cases on it through LISA's
+    `ready` platform and vmcert's checks on the same VM, print a case-by-case agreement table.
+    Needs `pip install 'mslisa[azure]'` (or $VMCERT_LISA naming a `lisa` command);
+    $VMCERT_LISA_CACHE=DIR reuses LISA's verdicts per image; boots under the shared e2e lock."""
     session.run("flock", "/tmp/vmcert-e2e.lock", "python", "scripts/lisa_parity.py",
                 *session.posargs, external=True)  # fmt: skip
