@@ -255,10 +255,7 @@ def _words(condition: str, version: tuple[int, int]) -> list[str]:
     else:
         words = [w for w in re.split(r"[ \t\r\n]+", condition) if w]
     words = [w[1:-1] if len(w) > 1 and w[0] == w[-1] and w[0] in "\"'" else w for w in words]
-    for index, word in enumerate(words):
-        if word.startswith("#"):
-            return words[:index]
-    return words
+    return _until_comment(words)
 
 
 def _match(
@@ -458,7 +455,11 @@ def configured_values(tree: ConfigTree, key: str, main: str = "/etc/ssh/sshd_con
 
 def _value_words(value: str) -> list[str]:
     """A keyword's arguments: blank-separated words up to one starting with ``#``."""
-    words = [w for w in re.split(r"[ \t\n\r\v\f]+", value) if w]
+    return _until_comment([w for w in re.split(r"[ \t\n\r\v\f]+", value) if w])
+
+
+def _until_comment(words: list[str]) -> list[str]:
+    """The words before the first one starting with ``#`` (sshd reads the rest as a comment)."""
     for index, word in enumerate(words):
         if word.startswith("#"):
             return words[:index]
