@@ -226,14 +226,22 @@ def _extlinux(image: OfflineImage, path: str) -> BootEntry:
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
+def _env_pairs(image: OfflineImage, path: str) -> list[tuple[str, str]]:
+    """The ``key=value`` lines of a GRUB environment file (grubenv, a ``load_env -f`` file)."""
+    lines = image.lines(path, 64 * 1024)
+    return [
+        (key, value)
+        for key, _, value in (line.partition("=") for line in lines if "=" in line)
+        if not key.startswith("#")
+    ]
+
+
 def _grubenv(image: OfflineImage) -> dict[str, str]:
     env: dict[str, str] = {}
     for path in GRUBENVS:
         if image.is_file(path):
-            for line in image.lines(path, 64 * 1024):
-                if not line.startswith("#") and "=" in line:
-                    key, _, value = line.partition("=")
-                    env.setdefault(key, value)
+            for key, value in _env_pairs(image, path):
+                env.setdefault(key, value)
             break
     return env
 
@@ -244,12 +252,7 @@ def _env_file(image: OfflineImage, path: str) -> dict[str, str]:
     clean = re.sub(r"^\([^)]*\)", "", path)
     for candidate in (clean, "/boot" + clean if clean.startswith("/") else "/boot/" + clean):
         if image.is_file(candidate):
-            env: dict[str, str] = {}
-            for line in image.lines(candidate, 64 * 1024):
-                if not line.startswith("#") and "=" in line:
-                    key, _, value = line.partition("=")
-                    env[key.strip()] = value.strip()
-            return env
+            return {key.strip(): value.strip() for key, value in _env_pairs(image, candidate)}
     return {}
 
 
